@@ -1,0 +1,3 @@
+"""reluspec: specialisation in soft committee machines at high temperature."""
+
+__version__ = "0.1.0"
