@@ -1,0 +1,1079 @@
+# cython: language_level=3
+"""Closed-form Gaussian integrals of ReLU and erf(x/sqrt(2)) units.
+
+For zero-mean jointly Gaussian ``(u, v)`` with variances ``c11``, ``c22`` and
+covariance ``c12`` the kernels evaluate the pair correlation
+``I(c11, c12, c22) = <g(u) g(v)>``, its first and second derivatives with
+respect to the three covariance entries, the mean ``<g(u)>`` and the
+unit-variance functions of the correlation used by the site-symmetric theory.
+
+Sources: the ReLU pair correlation is the degree-1 arc-cosine kernel of
+Y. Cho and L. K. Saul, NIPS 22 (2009); the erf pair correlation is the one of
+D. Saad and S. A. Solla, Phys. Rev. E 52, 4225 (1995), here for
+g(x) = erf(x / sqrt(2)).
+
+Accuracy
+--------
+Target: at most 4 ulp from the exact value at the given double inputs, over
+the whole domain. Where precision would be lost, and what the code does:
+
+* Determinant. ``D = c11 c22 - c12**2`` cancels completely at correlation
+  +-1. It is formed as a double-double from error-free products (``fma``), so
+  it is exact to about 2**-106 relative to ``c11 c22``; ``sqrt(D)`` carries a
+  low-order correction ``r_lo``.
+* Angle. ``arccos(rho)`` loses half of the digits near rho = +-1; the angle
+  is ``atan2(sqrt(D), -c12)``, well conditioned everywhere.
+* ReLU at negative correlation. ``I = (sqrt(D) - |c12| phi) / (2 pi)`` with
+  ``tan(phi) = t = sqrt(D) / |c12|`` cancels like ``t**3`` as rho -> -1,
+  which would amplify the rounding error of ``atan`` without bound. For
+  ``x = t**2 <= 15/4`` the kernel evaluates ``I = |c12| x**1.5 G(x)`` with
+  ``G(x) = (t - atan t) / (2 pi t**3)`` from four polynomial pieces in the
+  exact quantity ``x = D / c12**2`` (Chebyshev interpolants, truncation error
+  below 0.07 ulp, leading coefficient in double-double) and propagates the
+  low-order parts of ``x``, ``sqrt(x)`` and the products to first order. For
+  ``x > 15/4`` the cancellation factor is below 1.3 and the direct form is
+  used with the products taken error-free.
+* Constants ``1/(2 pi)`` and ``1/sqrt(2 pi)`` are applied in double-double.
+* Scale. The ReLU integrals are homogeneous, ``I(l**2 c11, l m c12, m**2
+  c22) = l m I(c11, c12, c22)``. Variances outside [2**-400, 2**400] are
+  rescaled by exact powers of 2 before the determinant is formed, so that
+  no product over- or underflows; results are scaled back with ``ldexp``.
+  The erf integrals are not homogeneous; for variances above 2**400 the same
+  rescaling is applied to ``E = (1 + c11)(1 + c22) - c12**2`` term by term.
+* erf. ``I = (2/pi) asin(c12 / sqrt((1 + c11)(1 + c22)))`` is evaluated as
+  ``(2/pi) atan2(c12, sqrt(E))`` with ``E = 1 + c11 + c22 + D``, a sum of
+  non-negative terms, so that the argument of asin close to 1 (huge
+  variances) loses nothing.
+* Correlation +-1. A covariance with ``|rho| <= 1 + 8 * 2**-52`` is treated
+  as ``|rho| = 1`` (``D`` clamped to 0, ``c12`` replaced by
+  ``sign(c12) sqrt(c11 c22)``); a larger ``|rho|`` is invalid input. First
+  derivatives there are finite with the limiting value. Second derivatives
+  of the ReLU correlation diverge like ``1/sqrt(D)`` and are returned as
+  signed infinities.
+
+The remaining error comes from ``atan2``/``atan``/``asin`` of the C library
+(glibc documents at most 1 ulp) and from a handful of roundings that the
+tests in ``tests/test_kernels.py`` measure against mpmath at 50 digits.
+
+Kernels never raise inside their ``nogil`` loops. Each array entry point
+returns the index of the first invalid element (or -1), and the Python layer
+turns that into a ``ValueError`` naming the value.
+"""
+
+from libc.math cimport (
+    INFINITY,
+    NAN,
+    asin,
+    atan2,
+    copysign,
+    fabs,
+    fma,
+    frexp,
+    isfinite,
+    ldexp,
+    sqrt,
+)
+
+#: Largest excess of ``|rho|`` over 1 that is treated as rounding.
+CORRELATION_TOLERANCE = 8 * 2.0**-52
+
+cdef double _RHO_TOL = 8 * 2.0**-52
+# c12**2 <= (1 + tol)**2 c11 c22  <=>  D >= -(2 tol + tol**2) c11 c22
+cdef double _DET_TOL = 2 * _RHO_TOL + _RHO_TOL * _RHO_TOL
+# Variances inside [2**-400, 2**400] need no rescaling.
+cdef double _SCALE_LO = 2.0**-400
+cdef double _SCALE_HI = 2.0**400
+
+# 1/(2 pi), 1/sqrt(2 pi) and sqrt(3) as double-double (hi + lo).
+cdef double _INV2PI_HI = 0.15915494309189535
+cdef double _INV2PI_LO = -9.839338337591243e-18
+cdef double _INVSQRT2PI_HI = 0.3989422804014327
+cdef double _INVSQRT2PI_LO = -2.49232720227773e-17
+cdef double _SQRT3_HI = 1.7320508075688772
+cdef double _SQRT3_LO = 1.0035084221806903e-16
+cdef double _INV2PI_REL = _INV2PI_LO / _INV2PI_HI
+
+# Status codes of the element kernels (0 = valid).
+cdef enum:
+    _NONFINITE = 1
+    _NEGATIVE_VARIANCE = 2
+    _CORRELATION = 3
+    _ZERO_VARIANCE = 4
+    _OUT_OF_RANGE = 5
+
+
+# -- polynomial pieces of G ------------------------------------------------------
+
+# G(x) = (t - atan t) / (2 pi t**3) with x = t**2, on four pieces of [0, 15/4].
+# Each piece is (centre, 1/half_width, c0_hi, c0_lo, (c1, ..., cn)) for the
+# polynomial c0 + c1 y + ... + cn y**n in y = (x - centre) / half_width, which
+# interpolates G at the n + 1 Chebyshev points of the piece (computed with
+# mpmath at 60 digits; tests/test_kernels.py regenerates the table and checks
+# it). Truncation error: below 0.07 ulp of G on every piece.
+_G_PIECES = (
+    # x in [0, 0.25]: degree 14
+    (0.125, 8.0, 0.04939668707935839, -1.6093180206258146e-18, (
+        -0.003359500355972988, 0.00026962376368486895, -2.346834050039323e-05,
+        2.1441566352804726e-06, -2.0232994969194602e-07, 1.9538709460744353e-08,
+        -1.919848725189754e-09, 1.912090392065709e-10, -1.9251104048599235e-11,
+        1.955484813765083e-12, -1.9997422034631524e-13, 2.0592431229124806e-14,
+        -2.222563136553907e-15, 2.3125769605249497e-16,
+    )),
+    # x in [0.25, 0.75]: degree 18
+    (0.5, 4.0, 0.04124667419400468, 5.378315539316908e-19, (
+        -0.0044091817968542855, 0.0005452533023131601, -7.245494626925797e-05,
+        1.0054722266446947e-05, -1.4366059118782648e-06, 2.0962107245217765e-07,
+        -3.107693693103963e-08, 4.6650297639374245e-09, -7.073445448971067e-10,
+        1.0814270197459683e-10, -1.664830716616317e-11, 2.578112514640865e-12,
+        -4.013414340520095e-13, 6.274303423420008e-14, -9.780809043751194e-15,
+        1.5401609882454509e-15, -2.7631718240371305e-16, 4.379233050720041e-17,
+    )),
+    # x in [0.75, 1.75]: degree 20
+    (1.25, 2.0, 0.031541366289206854, -1.0603687336712067e-18, (
+        -0.004777713720911193, 0.00081695618794305, -0.00014837204733452768,
+        2.7955059016277023e-05, -5.400250449957484e-06, 1.0623352843892005e-06,
+        -2.1190117068239962e-07, 4.27330625744728e-08, -8.694713203187961e-09,
+        1.7821525133279154e-09, -3.675617977297214e-10, 7.621127373424212e-11,
+        -1.5873610724154084e-11, 3.3196978166345226e-12, -6.979131189871602e-13,
+        1.4693817904984784e-13, -3.0074084245902076e-14, 6.363891141883594e-15,
+        -1.771620030263674e-15, 3.769582835760278e-16,
+    )),
+    # x in [1.75, 3.75]: degree 20
+    (2.75, 1.0, 0.021992195880521294, 2.784816999357735e-19, (
+        -0.004279139906131841, 0.000916183153506261, -0.00020577168383756548,
+        4.759690955507484e-05, -1.1234515149651957e-05, 2.6914406065498246e-06,
+        -6.5220694277369e-07, 1.5949424683829086e-07, -3.929531422974087e-08,
+        9.741739894230313e-09, -2.4278745113784773e-09, 6.078290167773186e-10,
+        -1.5273002212071134e-10, 3.852075636722158e-11, -9.80236309743365e-12,
+        2.4868905751224147e-12, -5.872246851442158e-13, 1.495858551086619e-13,
+        -5.829810089105174e-14, 1.4933401704301702e-14,
+    )),
+)
+
+cdef enum:
+    _G_NPIECE = 4
+    _G_MAXDEG = 20
+    _ASIN_NTERM = 28
+cdef double _G_CENTRE[_G_NPIECE]
+cdef double _G_INV_HW[_G_NPIECE]
+cdef double _G_C0_HI[_G_NPIECE]
+cdef double _G_C0_LO[_G_NPIECE]
+cdef double _G_TAIL[_G_NPIECE][_G_MAXDEG]
+cdef int _G_DEGREE[_G_NPIECE]
+
+# asin(x) - x = x**3 * sum_{n>=0} _ASIN_SERIES[n] x**(2n), for |x| <= 1/2.
+cdef double _ASIN_SERIES[_ASIN_NTERM]
+
+
+cdef _load_tables():
+    cdef int i, j
+    for i, (centre, inv_hw, c0_hi, c0_lo, tail) in enumerate(_G_PIECES):
+        _G_CENTRE[i] = centre
+        _G_INV_HW[i] = inv_hw
+        _G_C0_HI[i] = c0_hi
+        _G_C0_LO[i] = c0_lo
+        _G_DEGREE[i] = len(tail)
+        for j in range(len(tail)):
+            _G_TAIL[i][j] = tail[j]
+    # Taylor coefficients (2n)! / (4**n (n!)**2 (2n + 1)), n >= 1, by recurrence
+    # in exact rational arithmetic, rounded once.
+    from fractions import Fraction
+    coef = Fraction(1, 6)
+    for i in range(_ASIN_NTERM):
+        _ASIN_SERIES[i] = float(coef)
+        n = i + 2
+        coef = coef * (2 * n - 1) ** 2 / (2 * n * (2 * n + 1))
+
+
+_load_tables()
+
+
+# -- error-free transformations ------------------------------------------------
+
+
+cdef inline void _two_sum(double a, double b, double* s, double* e) noexcept nogil:
+    # s + e = a + b exactly (Knuth).
+    cdef double z = a + b
+    cdef double bb = z - a
+    s[0] = z
+    e[0] = (a - (z - bb)) + (b - bb)
+
+
+cdef inline double _mul_dd(
+    double x_hi, double x_lo, double k_hi, double k_lo
+) noexcept nogil:
+    # (x_hi + x_lo) * (k_hi + k_lo) to first order in the low parts, one rounding.
+    return fma(x_hi, k_hi, fma(x_hi, k_lo, x_lo * k_hi))
+
+
+# Tracked arithmetic: a value v with relative error rel stands for the exact
+# quantity v (1 + rel) to first order. Each operation adds its own rounding
+# error, recovered exactly with fma, so that a chain of products and quotients
+# ends with one rounding in _tfinish.
+
+
+cdef inline double _tmul(double x, double y, double* rel) noexcept nogil:
+    cdef double m = x * y
+    if m != 0.0 and isfinite(m):
+        rel[0] += fma(x, y, -m) / m
+    return m
+
+
+cdef inline double _tdiv(double x, double y, double* rel) noexcept nogil:
+    cdef double q = x / y
+    if x != 0.0 and isfinite(q):
+        rel[0] += fma(-q, y, x) / x
+    return q
+
+
+cdef inline double _tfinish(double v, double rel) noexcept nogil:
+    return fma(v, rel, v)
+
+
+cdef inline double _asin_minus_x(double x) noexcept nogil:
+    # asin(x) - x without cancellation for |x| <= 1/2 (Taylor series).
+    cdef double x2, acc
+    cdef int i
+    if fabs(x) > 0.5:
+        return asin(x) - x
+    x2 = x * x
+    acc = _ASIN_SERIES[_ASIN_NTERM - 1]
+    for i in range(_ASIN_NTERM - 2, -1, -1):
+        acc = fma(acc, x2, _ASIN_SERIES[i])
+    return x * x2 * acc
+
+
+# -- covariance preparation ------------------------------------------------------
+
+
+cdef struct _Cov:
+    double a, b, c      # variances and covariance after rescaling
+    double p, pe        # a * b = p + pe exactly
+    double dh, dl       # D = a b - c**2 = dh + dl, clamped at 0
+    double r, r_lo      # sqrt(D) = r + r_lo to first order
+    int ka, kb          # input variances are 4**ka * a and 4**kb * b
+
+
+cdef inline int _rescale_exponent(double v) noexcept nogil:
+    # Half the binary exponent of v, so that v * 4**-k lies in [1/4, 2).
+    cdef int e
+    if v == 0.0 or (_SCALE_LO <= v <= _SCALE_HI):
+        return 0
+    frexp(v, &e)
+    return e // 2
+
+
+cdef inline int _prepare(double a, double c, double b, _Cov* s) noexcept nogil:
+    # Validate one covariance and form its exact determinant.
+    cdef double w, we, d0, d0e
+    if not (isfinite(a) and isfinite(b) and isfinite(c)):
+        return _NONFINITE
+    if a < 0.0 or b < 0.0:
+        return _NEGATIVE_VARIANCE
+    if (a == 0.0 or b == 0.0) and c != 0.0:
+        # A zero variance forces a zero covariance (c**2 might underflow below).
+        return _CORRELATION
+
+    # Rescale by powers of 4 (exact) so that no product below over- or
+    # underflows.
+    s.ka = _rescale_exponent(a)
+    s.kb = _rescale_exponent(b)
+    if s.ka != 0 or s.kb != 0:
+        a = ldexp(a, -2 * s.ka)
+        b = ldexp(b, -2 * s.kb)
+        c = ldexp(c, -(s.ka + s.kb))
+
+    # D = a b - c**2 as a double-double: both products are split error-free,
+    # and near |rho| = 1 the difference of the high parts is exact (Sterbenz).
+    s.p = a * b
+    s.pe = fma(a, b, -s.p)
+    w = c * c
+    we = fma(c, c, -w)
+    _two_sum(s.p, -w, &d0, &d0e)
+    _two_sum(d0, (s.pe - we) + d0e, &s.dh, &s.dl)
+
+    # |rho| > 1: rounding (clamped to |rho| = 1) or invalid input.
+    if s.dh < 0.0 or (s.dh == 0.0 and s.dl < 0.0):
+        if s.dh + s.dl < -_DET_TOL * s.p:
+            return _CORRELATION
+        s.dh = 0.0
+        s.dl = 0.0
+        c = copysign(sqrt(s.p), c)
+
+    s.a = a
+    s.b = b
+    s.c = c
+    s.r = sqrt(s.dh)
+    if s.r > 0.0:
+        s.r_lo = (fma(-s.r, s.r, s.dh) + s.dl) / (2.0 * s.r)
+    else:
+        s.r_lo = 0.0
+    return 0
+
+
+# -- ReLU --------------------------------------------------------------------------
+
+
+cdef inline double _relu_cubic(
+    double ac, double ac_lo, double x, double x_lo
+) noexcept nogil:
+    # ac * x**1.5 * G(x) for 0 < x <= 15/4, where ac + ac_lo and x + x_lo carry
+    # more than double precision; the low parts enter to first order.
+    cdef int i, j, n
+    cdef double y, tail, slope, yt, yte, g, ge, g_lo, sq, dsq, m1, e1, m2, e2, rel
+    if x < 0.25:
+        i = 0
+    elif x < 0.75:
+        i = 1
+    elif x < 1.75:
+        i = 2
+    else:
+        i = 3
+    n = _G_DEGREE[i]
+
+    # G = c0 + y * tail(y), Horner with fma; c0 + y * tail kept as double-double.
+    y = (x - _G_CENTRE[i]) * _G_INV_HW[i]
+    tail = _G_TAIL[i][n - 1]
+    for j in range(n - 2, -1, -1):
+        tail = fma(tail, y, _G_TAIL[i][j])
+    slope = fma(2.0 * y, _G_TAIL[i][1], _G_TAIL[i][0])
+    yt = y * tail
+    yte = fma(y, tail, -yt)
+    _two_sum(_G_C0_HI[i], yt, &g, &ge)
+    g_lo = ge + yte + _G_C0_LO[i] + slope * _G_INV_HW[i] * x_lo
+
+    # ac * x * sqrt(x) with the rounding error of each step tracked relatively.
+    sq = sqrt(x)
+    m1 = x * sq
+    m2 = m1 * ac
+    if m2 < 1e-280:
+        # The correction would underflow, and so does the result to 1 ulp.
+        return m2 * g
+    dsq = (fma(-sq, sq, x) + x_lo) / (2.0 * x)
+    e1 = fma(x, sq, -m1)
+    e2 = fma(m1, ac, -m2)
+    rel = x_lo / x + dsq + e1 / m1 + e2 / m2 + g_lo / g + ac_lo / ac
+    return fma(m2, g, (m2 * g) * rel)
+
+
+cdef inline double _relu_value(_Cov* s) noexcept nogil:
+    # I / 2**(ka + kb) for a prepared covariance with positive variances.
+    cdef double phi, phi_lo, big, big_e, tot, tot_e, ac, w, we, x, x_lo
+    if s.c >= 0.0:
+        # Non-negative correlation: (r + phi c) / (2 pi), both terms >= 0.
+        phi = atan2(s.r, -s.c)
+        phi_lo = -s.c * s.r_lo / s.p
+        big = phi * s.c
+        big_e = fma(phi, s.c, -big)
+        _two_sum(s.r, big, &tot, &tot_e)
+        return _mul_dd(
+            tot, tot_e + big_e + s.r_lo + phi_lo * s.c, _INV2PI_HI, _INV2PI_LO
+        )
+    if s.dh == 0.0:
+        return 0.0
+
+    # Negative correlation: (r - |c| phi) / (2 pi) cancels as rho -> -1.
+    ac = -s.c
+    w = ac * ac
+    x = s.dh / w
+    if x <= 3.75:
+        we = fma(ac, ac, -w)
+        x_lo = (fma(-x, w, s.dh) + s.dl - x * we) / w
+        return _relu_cubic(ac, 0.0, x, x_lo)
+    phi = atan2(s.r, ac)
+    phi_lo = ac * s.r_lo / s.p
+    big = ac * phi
+    big_e = fma(ac, phi, -big)
+    _two_sum(s.r, -big, &tot, &tot_e)
+    return _mul_dd(
+        tot, tot_e - big_e + s.r_lo - ac * phi_lo, _INV2PI_HI, _INV2PI_LO
+    )
+
+
+cdef inline int _relu_pair(double a, double c, double b, double* out) noexcept nogil:
+    cdef _Cov s
+    cdef int status = _prepare(a, c, b, &s)
+    if status:
+        return status
+    if s.a == 0.0 or s.b == 0.0:
+        out[0] = 0.0
+        return 0
+    out[0] = ldexp(_relu_value(&s), s.ka + s.kb)
+    return 0
+
+
+cdef inline double _relu_slope(_Cov* s) noexcept nogil:
+    # dI/dc12 = (pi - theta) / (2 pi) = phi / (2 pi), phi = atan2(r, -c).
+    cdef double phi = atan2(s.r, -s.c)
+    return _mul_dd(phi, -s.c * s.r_lo / s.p, _INV2PI_HI, _INV2PI_LO)
+
+
+cdef inline int _relu_gradient(
+    double a, double c, double b, double* ga, double* gc, double* gb
+) noexcept nogil:
+    cdef _Cov s
+    cdef double q, q_lo
+    cdef int status = _prepare(a, c, b, &s)
+    if status:
+        return status
+    if s.a == 0.0 or s.b == 0.0:
+        return _ZERO_VARIANCE
+    gc[0] = _relu_slope(&s)
+
+    # dI/dc11 = r / (4 pi c11), dI/dc22 = r / (4 pi c22).
+    q = s.r / s.a
+    q_lo = (fma(-q, s.a, s.r) + s.r_lo) / s.a
+    ga[0] = _mul_dd(q, q_lo, 0.5 * _INV2PI_HI, 0.5 * _INV2PI_LO)
+    q = s.r / s.b
+    q_lo = (fma(-q, s.b, s.r) + s.r_lo) / s.b
+    gb[0] = _mul_dd(q, q_lo, 0.5 * _INV2PI_HI, 0.5 * _INV2PI_LO)
+    if s.ka != 0 or s.kb != 0:
+        ga[0] = ldexp(ga[0], s.kb - s.ka)
+        gb[0] = ldexp(gb[0], s.ka - s.kb)
+    return 0
+
+
+cdef inline int _relu_hessian(
+    double a, double c, double b, double* h
+) noexcept nogil:
+    # h = (I_11_11, I_11_12, I_11_22, I_12_12, I_12_22, I_22_22).
+    cdef _Cov s
+    cdef double hcc, rel_cc, n, ne, q, rel, v
+    cdef int status = _prepare(a, c, b, &s)
+    if status:
+        return status
+    if s.a == 0.0 or s.b == 0.0:
+        return _ZERO_VARIANCE
+    if s.r == 0.0:
+        # |rho| = 1: the second derivatives diverge like 1 / sqrt(D).
+        h[0] = INFINITY
+        h[1] = -copysign(INFINITY, s.c)
+        h[2] = INFINITY
+        h[3] = INFINITY
+        h[4] = -copysign(INFINITY, s.c)
+        h[5] = INFINITY
+        return 0
+
+    # I_12_12 = 1 / (2 pi r) and I_11_22 = I_12_12 / 4.
+    rel_cc = _INV2PI_REL - s.r_lo / s.r
+    hcc = _tdiv(_INV2PI_HI, s.r, &rel_cc)
+    h[3] = _tfinish(hcc, rel_cc)
+    h[2] = 0.25 * h[3]
+
+    # I_11_12 = -c / (2 a) I_12_12, I_12_22 = -c / (2 b) I_12_12.
+    rel = rel_cc
+    q = _tdiv(s.c, s.a, &rel)
+    v = _tmul(q, hcc, &rel)
+    h[1] = -0.5 * _tfinish(v, rel)
+    rel = rel_cc
+    q = _tdiv(s.c, s.b, &rel)
+    v = _tmul(q, hcc, &rel)
+    h[4] = -0.5 * _tfinish(v, rel)
+
+    # I_11_11 = (a b / 2 - D) / (2 a**2) I_12_12; the numerator vanishes at
+    # rho**2 = 1/2 and is formed as a double-double.
+    _two_sum(0.5 * s.p, -s.dh, &n, &ne)
+    ne = ne + 0.5 * s.pe - s.dl
+    if n == 0.0:
+        n = ne
+        ne = 0.0
+    rel = rel_cc + (ne / n if n != 0.0 else 0.0)
+    q = _tdiv(n, s.a, &rel)
+    q = _tdiv(q, s.a, &rel)
+    v = _tmul(q, hcc, &rel)
+    h[0] = 0.5 * _tfinish(v, rel)
+    rel = rel_cc + (ne / n if n != 0.0 else 0.0)
+    q = _tdiv(n, s.b, &rel)
+    q = _tdiv(q, s.b, &rel)
+    v = _tmul(q, hcc, &rel)
+    h[5] = 0.5 * _tfinish(v, rel)
+
+    if s.ka != 0 or s.kb != 0:
+        h[0] = ldexp(h[0], s.kb - 3 * s.ka)
+        h[1] = ldexp(h[1], -2 * s.ka)
+        h[2] = ldexp(h[2], -(s.ka + s.kb))
+        h[3] = ldexp(h[3], -(s.ka + s.kb))
+        h[4] = ldexp(h[4], -2 * s.kb)
+        h[5] = ldexp(h[5], s.ka - 3 * s.kb)
+    return 0
+
+
+cdef inline int _relu_mean(double a, double* out) noexcept nogil:
+    # <g(u)> = sqrt(c11 / (2 pi)).
+    cdef double sq
+    if not isfinite(a):
+        return _NONFINITE
+    if a < 0.0:
+        return _NEGATIVE_VARIANCE
+    sq = sqrt(a)
+    if sq == 0.0:
+        out[0] = 0.0
+        return 0
+    out[0] = _mul_dd(
+        sq, fma(-sq, sq, a) / (2.0 * sq), _INVSQRT2PI_HI, _INVSQRT2PI_LO
+    )
+    return 0
+
+
+cdef inline int _relu_mean_derivative(double a, double* out) noexcept nogil:
+    # d<g(u)>/dc11 = 1 / sqrt(8 pi c11), +inf at c11 = 0.
+    cdef double sq, v
+    if not isfinite(a):
+        return _NONFINITE
+    if a < 0.0:
+        return _NEGATIVE_VARIANCE
+    sq = sqrt(a)
+    if sq == 0.0:
+        out[0] = INFINITY
+        return 0
+    v = 0.5 * _INVSQRT2PI_HI / sq
+    out[0] = fma(v, -fma(-sq, sq, a) / (2.0 * a), v)
+    return 0
+
+
+cdef inline int _relu_unit_derivative(
+    double rho, int order, double* out
+) noexcept nogil:
+    # d^order I(1, rho, 1) / d rho^order for order 1, 2, 3.
+    cdef _Cov s
+    cdef double v, rel
+    cdef int status = _prepare(1.0, rho, 1.0, &s)
+    if status:
+        return status
+    if order == 1:
+        out[0] = _relu_slope(&s)
+    elif s.r == 0.0:
+        out[0] = INFINITY if order == 2 else copysign(INFINITY, s.c)
+    elif order == 2:
+        # 1 / (2 pi sqrt(1 - rho**2))
+        rel = _INV2PI_REL - s.r_lo / s.r
+        v = _tdiv(_INV2PI_HI, s.r, &rel)
+        out[0] = _tfinish(v, rel)
+    else:
+        # rho / (2 pi (1 - rho**2)**1.5)
+        rel = _INV2PI_REL - s.dl / s.dh - s.r_lo / s.r
+        v = _tmul(s.c, _INV2PI_HI, &rel)
+        v = _tdiv(v, s.dh, &rel)
+        v = _tdiv(v, s.r, &rel)
+        out[0] = _tfinish(v, rel)
+    return 0
+
+
+cdef inline int _check_delta(double* delta) noexcept nogil:
+    # 0 <= delta = 1 - rho <= 2, with rounding of a few ulp clamped.
+    if not isfinite(delta[0]):
+        return _NONFINITE
+    if delta[0] < -_RHO_TOL or delta[0] > 2.0 + 2.0 * _RHO_TOL:
+        return _OUT_OF_RANGE
+    if delta[0] < 0.0:
+        delta[0] = 0.0
+    elif delta[0] > 2.0:
+        delta[0] = 2.0
+    return 0
+
+
+cdef inline int _relu_deficit(double delta, double* out) noexcept nogil:
+    # I(1, 1, 1) - I(1, 1 - delta, 1) = delta / 2 - f(theta) / (2 pi) with
+    # cos(theta) = 1 - delta and f = sin(theta) - theta cos(theta).
+    cdef _Cov s
+    cdef double o, o_lo, m, m_lo, nn, nn_lo, dd, dd_lo, x, x_lo
+    cdef int status = _check_delta(&delta)
+    if status:
+        return status
+    if delta == 0.0:
+        out[0] = 0.0
+        return 0
+    if delta > 0.54:
+        # rho = 1 - delta is exact here (Sterbenz), and I(rho) <= 0.29.
+        _prepare(1.0, 1.0 - delta, 1.0, &s)
+        out[0] = 0.5 - _relu_value(&s)
+        return 0
+
+    # f(theta) = rho x**1.5 G(x) with x = tan(theta)**2
+    # = delta (2 - delta) / (1 - delta)**2, formed as a double-double.
+    _two_sum(1.0, -delta, &o, &o_lo)
+    _two_sum(2.0, -delta, &m, &m_lo)
+    nn = delta * m
+    nn_lo = fma(delta, m, -nn) + delta * m_lo
+    dd = o * o
+    dd_lo = fma(o, o, -dd) + 2.0 * o * o_lo
+    x = nn / dd
+    x_lo = (fma(-x, dd, nn) + nn_lo - x * dd_lo) / dd
+    out[0] = 0.5 * delta - _relu_cubic(o, o_lo, x, x_lo)
+    return 0
+
+
+cdef inline int _relu_nonlinear(double rho, double* out) noexcept nogil:
+    # I(rho) - I(0) - rho / 4 = (rho (asin rho - rho) + rho**2 s / (1 + s)) / (2 pi)
+    # with s = sqrt(1 - rho**2); both terms are >= 0.
+    cdef _Cov s
+    cdef double sq, v
+    cdef int status = _prepare(1.0, rho, 1.0, &s)
+    if status:
+        return status
+    rho = s.c
+    sq = s.r
+    v = rho * _asin_minus_x(rho) + rho * rho * (sq / (1.0 + sq))
+    out[0] = _mul_dd(v, 0.0, _INV2PI_HI, _INV2PI_LO)
+    return 0
+
+
+# -- erf(x / sqrt(2)) ----------------------------------------------------------
+#
+# All formulas use E = (1 + a)(1 + b) - c**2 only through sqrt(E) <= sqrt(AB),
+# which is representable although E itself may overflow, and through ratios
+# that are bounded (|c| / E <= 1/2, (1 + b) / E <= 1), so no intermediate
+# result over- or underflows before the final value does.
+
+
+cdef struct _ErfCov:
+    double c            # covariance, clamped to |rho| <= 1
+    double aa, aa_lo    # A = 1 + c11 as a double-double
+    double bb, bb_lo    # B = 1 + c22
+    double se, se_lo    # sqrt(E)
+
+
+cdef inline int _erf_prepare(double a, double c, double b, _ErfCov* t) noexcept nogil:
+    cdef _Cov s
+    cdef double one, ta, tb, dh, dl, x, xe, y, ye, z, ze, e_lo, se
+    cdef int k, m, status = _prepare(a, c, b, &s)
+    if status:
+        return status
+    k = s.ka + s.kb
+    # The rescaled c12 carries the clamp to |rho| = 1.
+    t.c = ldexp(s.c, k) if k != 0 else s.c
+    _two_sum(1.0, a, &t.aa, &t.aa_lo)
+    _two_sum(1.0, b, &t.bb, &t.bb_lo)
+
+    # E 4**-m = (1 + a + b + D) 4**-m: a sum of non-negative terms, kept as a
+    # double-double. m > 0 only for variances above 2**400, where a b could
+    # overflow; for small variances E >= 1 and an underflowing D is harmless.
+    m = (s.ka if s.ka > 0 else 0) + (s.kb if s.kb > 0 else 0)
+    if m == 0:
+        one = 1.0
+        ta = a
+        tb = b
+    else:
+        one = ldexp(1.0, -2 * m)
+        ta = ldexp(a, -2 * m)
+        tb = ldexp(b, -2 * m)
+    if k != m:
+        dh = ldexp(s.dh, 2 * (k - m))
+        dl = ldexp(s.dl, 2 * (k - m))
+    else:
+        dh = s.dh
+        dl = s.dl
+    _two_sum(one, ta, &x, &xe)
+    _two_sum(x, tb, &y, &ye)
+    _two_sum(y, dh, &z, &ze)
+    e_lo = xe + ye + ze + dl
+    se = sqrt(z)
+    t.se_lo = (fma(-se, se, z) + e_lo) / (2.0 * se)
+    t.se = se
+    if m != 0:
+        t.se = ldexp(se, m)
+        t.se_lo = ldexp(t.se_lo, m)
+    return 0
+
+
+cdef inline int _erf_pair(double a, double c, double b, double* out) noexcept nogil:
+    # I = (2/pi) asin(c / sqrt(A B)) = (2/pi) atan2(c, sqrt(E)); the low part
+    # of sqrt(E) enters through d atan2(c, x) / dx = -c / (c**2 + x**2) with
+    # c**2 + E = A B.
+    cdef _ErfCov t
+    cdef double theta, theta_lo
+    cdef int status = _erf_prepare(a, c, b, &t)
+    if status:
+        return status
+    theta = atan2(t.c, t.se)
+    theta_lo = -(t.c / t.aa) * (t.se_lo / t.bb)
+    out[0] = _mul_dd(theta, theta_lo, 4.0 * _INV2PI_HI, 4.0 * _INV2PI_LO)
+    return 0
+
+
+cdef inline double _erf_slope(_ErfCov* t) noexcept nogil:
+    # dI/dc12 = (2/pi) / sqrt(E).
+    cdef double rel = _INV2PI_REL - t.se_lo / t.se
+    cdef double v = _tdiv(4.0 * _INV2PI_HI, t.se, &rel)
+    return _tfinish(v, rel)
+
+
+cdef inline double _erf_u(_ErfCov* t, double* rel) noexcept nogil:
+    # u = c / sqrt(E), with its relative error in rel.
+    rel[0] = -t.se_lo / t.se
+    return _tdiv(t.c, t.se, rel)
+
+
+cdef inline double _erf_u_over(
+    double u, double rel_u, double aa, double aa_lo, double* rel
+) noexcept nogil:
+    # u / A, |u / A| <= 1/2, with its relative error in rel.
+    rel[0] = rel_u - aa_lo / aa
+    return _tdiv(u, aa, rel)
+
+
+cdef inline int _erf_gradient(
+    double a, double c, double b, double* ga, double* gc, double* gb
+) noexcept nogil:
+    # dI/dc12 = (2/pi) / sqrt(E), dI/dc11 = -u / (pi A), u = c / sqrt(E).
+    cdef _ErfCov t
+    cdef double u, rel_u, rel, v
+    cdef int status = _erf_prepare(a, c, b, &t)
+    if status:
+        return status
+    gc[0] = _erf_slope(&t)
+    u = _erf_u(&t, &rel_u)
+    v = _erf_u_over(u, rel_u, t.aa, t.aa_lo, &rel)
+    rel += _INV2PI_REL
+    v = _tmul(v, 2.0 * _INV2PI_HI, &rel)
+    ga[0] = -_tfinish(v, rel)
+    v = _erf_u_over(u, rel_u, t.bb, t.bb_lo, &rel)
+    rel += _INV2PI_REL
+    v = _tmul(v, 2.0 * _INV2PI_HI, &rel)
+    gb[0] = -_tfinish(v, rel)
+    return 0
+
+
+cdef inline double _erf_hessian_diagonal(
+    _ErfCov* t, double u, double rel_u, double aa, double aa_lo
+) noexcept nogil:
+    # I_11_11 = (u / A) (1 / A + B / (2E)) / pi = (u / A) (ratio / A) / pi with
+    # ratio = 1 + A B / (2E); with a and b exchanged for I_22_22.
+    cdef double x, rel_x, half, ratio, ratio_lo, rel, rel_f, v, f
+    rel_x = t.aa_lo / t.aa + t.bb_lo / t.bb - 2.0 * t.se_lo / t.se
+    x = _tdiv(t.aa, t.se, &rel_x)
+    x = _tmul(x, _tdiv(t.bb, t.se, &rel_x), &rel_x)
+    half = 0.5 * x
+    _two_sum(1.0, half, &ratio, &ratio_lo)
+    rel_f = (ratio_lo + half * rel_x) / ratio - aa_lo / aa
+    f = _tdiv(ratio, aa, &rel_f)
+    v = _erf_u_over(u, rel_u, aa, aa_lo, &rel)
+    rel += rel_f + _INV2PI_REL
+    v = _tmul(v, f, &rel)
+    v = _tmul(v, 2.0 * _INV2PI_HI, &rel)
+    return _tfinish(v, rel)
+
+
+cdef inline double _erf_hessian_mixed(_ErfCov* t, double bb, double bb_lo) noexcept nogil:
+    # I_11_12 = -B / (pi E**1.5), or I_12_22 with A for B.
+    cdef double rel = bb_lo / bb - 3.0 * t.se_lo / t.se + _INV2PI_REL
+    cdef double v = _tdiv(bb, t.se, &rel)
+    v = _tdiv(v, t.se, &rel)
+    v = _tdiv(v, t.se, &rel)
+    v = _tmul(v, 2.0 * _INV2PI_HI, &rel)
+    return -_tfinish(v, rel)
+
+
+cdef inline int _erf_hessian(double a, double c, double b, double* h) noexcept nogil:
+    # h = (I_11_11, I_11_12, I_11_22, I_12_12, I_12_22, I_22_22), with
+    # u = c / sqrt(E): I_12_12 = (2/pi) u / E and I_11_22 = I_12_12 / 4.
+    cdef _ErfCov t
+    cdef double u, rel_u, rel, v
+    cdef int status = _erf_prepare(a, c, b, &t)
+    if status:
+        return status
+    u = _erf_u(&t, &rel_u)
+    rel = rel_u - 2.0 * t.se_lo / t.se + _INV2PI_REL
+    v = _tdiv(u, t.se, &rel)
+    v = _tdiv(v, t.se, &rel)
+    v = _tmul(v, 4.0 * _INV2PI_HI, &rel)
+    h[3] = _tfinish(v, rel)
+    h[2] = 0.25 * h[3]
+    h[1] = _erf_hessian_mixed(&t, t.bb, t.bb_lo)
+    h[4] = _erf_hessian_mixed(&t, t.aa, t.aa_lo)
+    h[0] = _erf_hessian_diagonal(&t, u, rel_u, t.aa, t.aa_lo)
+    h[5] = _erf_hessian_diagonal(&t, u, rel_u, t.bb, t.bb_lo)
+    return 0
+
+
+cdef inline int _erf_unit_derivative(
+    double rho, int order, double* out
+) noexcept nogil:
+    # With E = 4 - rho**2: J' = (2/pi) / sqrt(E), J'' = (2/pi) rho / E**1.5,
+    # and the third derivative (2/pi) (4 + 2 rho**2) / E**2.5.
+    cdef _ErfCov t
+    cdef double v, rel, w, nh, nl
+    cdef int i, status = _erf_prepare(1.0, rho, 1.0, &t)
+    if status:
+        return status
+    if order == 1:
+        out[0] = _erf_slope(&t)
+        return 0
+    if order == 2:
+        rel = _INV2PI_REL - 3.0 * t.se_lo / t.se
+        v = _tdiv(t.c, t.se, &rel)
+        v = _tdiv(v, t.se, &rel)
+        v = _tdiv(v, t.se, &rel)
+    else:
+        w = t.c * t.c
+        _two_sum(4.0, 2.0 * w, &nh, &nl)
+        nl = nl + 2.0 * fma(t.c, t.c, -w)
+        rel = _INV2PI_REL + nl / nh - 5.0 * t.se_lo / t.se
+        v = nh
+        for i in range(5):
+            v = _tdiv(v, t.se, &rel)
+    v = _tmul(v, 4.0 * _INV2PI_HI, &rel)
+    out[0] = _tfinish(v, rel)
+    return 0
+
+
+cdef inline int _erf_deficit(double delta, double* out) noexcept nogil:
+    # I(1, 1, 1) - I(1, 1 - delta, 1) = (2/pi) (asin(1/2) - asin((1 - delta)/2)).
+    cdef double m, m_lo, o, o_lo, pm, pm_lo, p, p_lo, sp, sp_lo
+    cdef double x, x_lo, d1, d1_lo, rel, num, num_lo, den, den_lo, theta
+    cdef int status = _check_delta(&delta)
+    if status:
+        return status
+    if delta == 0.0:
+        out[0] = 0.0
+        return 0
+    if delta > 1.0:
+        # asin of a positive argument: no cancellation.
+        out[0] = 1.0 / 3.0 + 4.0 * _INV2PI_HI * asin(0.5 * (delta - 1.0))
+        return 0
+
+    # Difference of the two angles as atan2(sin, cos) of the difference. With
+    # P = (1 + delta)(3 - delta) = 3 + delta (2 - delta) the sine is
+    # 4 delta (2 - delta) / (sqrt(P) + sqrt(3) (1 - delta)) and the cosine
+    # sqrt(3 P) + 1 - delta, up to a common factor 1/4; for delta <= 1 both
+    # are sums of non-negative terms. Low parts are carried to first order.
+    _two_sum(2.0, -delta, &m, &m_lo)
+    _two_sum(1.0, -delta, &o, &o_lo)
+    pm = delta * m
+    pm_lo = fma(delta, m, -pm) + delta * m_lo
+    _two_sum(3.0, pm, &p, &p_lo)
+    p_lo = p_lo + pm_lo
+    sp = sqrt(p)
+    sp_lo = (fma(-sp, sp, p) + p_lo) / (2.0 * sp)
+
+    # sqrt(P) + sqrt(3) (1 - delta)
+    x = _SQRT3_HI * o
+    x_lo = fma(_SQRT3_HI, o, -x) + _SQRT3_LO * o + _SQRT3_HI * o_lo
+    _two_sum(sp, x, &d1, &d1_lo)
+    d1_lo = d1_lo + x_lo + sp_lo
+    rel = m_lo / m - d1_lo / d1
+    num = _tmul(delta, m, &rel)
+    num = 4.0 * _tdiv(num, d1, &rel)
+    num_lo = num * rel
+
+    # sqrt(3) sqrt(P) + 1 - delta
+    x = _SQRT3_HI * sp
+    x_lo = fma(_SQRT3_HI, sp, -x) + _SQRT3_LO * sp + _SQRT3_HI * sp_lo
+    _two_sum(x, o, &den, &den_lo)
+    den_lo = den_lo + x_lo + o_lo
+
+    theta = atan2(num, den)
+    out[0] = _mul_dd(
+        theta,
+        (den * num_lo - num * den_lo) / (num * num + den * den),
+        4.0 * _INV2PI_HI,
+        4.0 * _INV2PI_LO,
+    )
+    return 0
+
+
+cdef inline int _erf_nonlinear(double rho, double* out) noexcept nogil:
+    # I(rho) - I(0) - rho / pi = (2/pi) (asin(rho / 2) - rho / 2).
+    cdef _Cov s
+    cdef int status = _prepare(1.0, rho, 1.0, &s)
+    if status:
+        return status
+    out[0] = _mul_dd(
+        _asin_minus_x(0.5 * s.c), 0.0, 4.0 * _INV2PI_HI, 4.0 * _INV2PI_LO
+    )
+    return 0
+
+
+# -- Python entry points -------------------------------------------------------------
+#
+# kind selects the activation: 0 = ReLU, 1 = erf(x / sqrt(2)). Array entry
+# points take equally long 1-D views (any strides, read-only allowed), write
+# the outputs in place and return the index of the first invalid element, or
+# -1 when all are valid; entries after an invalid one are left unwritten.
+# Scalar entry points return NaN (or None for tuples) on invalid input, which
+# a valid input never produces.
+
+cdef enum:
+    _RELU = 0
+    _ERF = 1
+
+RELU = _RELU
+ERF = _ERF
+
+# Status codes returned by covariance_status and unit_status.
+STATUS_VALID = 0
+STATUS_NONFINITE = _NONFINITE
+STATUS_NEGATIVE_VARIANCE = _NEGATIVE_VARIANCE
+STATUS_CORRELATION = _CORRELATION
+STATUS_ZERO_VARIANCE = _ZERO_VARIANCE
+STATUS_OUT_OF_RANGE = _OUT_OF_RANGE
+
+
+def covariance_status(int kind, double c11, double c12, double c22, bint derivative):
+    """Return the status code of one covariance (0 when valid)."""
+    cdef _Cov s
+    cdef int status = _prepare(c11, c12, c22, &s)
+    if status == 0 and derivative and kind == _RELU and (s.a == 0.0 or s.b == 0.0):
+        status = _ZERO_VARIANCE
+    return status
+
+
+def pair(int kind, const double[:] c11, const double[:] c12, const double[:] c22,
+         double[:] out):
+    """Pair correlation ``I(c11, c12, c22)``; ``out`` receives the values."""
+    cdef Py_ssize_t i, n = out.shape[0], bad = -1
+    with nogil:
+        if kind == _RELU:
+            for i in range(n):
+                if _relu_pair(c11[i], c12[i], c22[i], &out[i]):
+                    bad = i
+                    break
+        else:
+            for i in range(n):
+                if _erf_pair(c11[i], c12[i], c22[i], &out[i]):
+                    bad = i
+                    break
+    return bad
+
+
+def pair_gradient(int kind, const double[:] c11, const double[:] c12,
+                  const double[:] c22, double[:] g11, double[:] g12, double[:] g22):
+    """First derivatives ``dI/dc11``, ``dI/dc12``, ``dI/dc22``."""
+    cdef Py_ssize_t i, n = g11.shape[0], bad = -1
+    with nogil:
+        if kind == _RELU:
+            for i in range(n):
+                if _relu_gradient(c11[i], c12[i], c22[i], &g11[i], &g12[i], &g22[i]):
+                    bad = i
+                    break
+        else:
+            for i in range(n):
+                if _erf_gradient(c11[i], c12[i], c22[i], &g11[i], &g12[i], &g22[i]):
+                    bad = i
+                    break
+    return bad
+
+
+def pair_hessian(int kind, const double[:] c11, const double[:] c12,
+                 const double[:] c22, double[:, ::1] out):
+    """Second derivatives; row i of ``out`` (shape (n, 6)) receives
+    ``(I_11_11, I_11_12, I_11_22, I_12_12, I_12_22, I_22_22)``."""
+    cdef Py_ssize_t i, n = out.shape[0], bad = -1
+    with nogil:
+        if kind == _RELU:
+            for i in range(n):
+                if _relu_hessian(c11[i], c12[i], c22[i], &out[i, 0]):
+                    bad = i
+                    break
+        else:
+            for i in range(n):
+                if _erf_hessian(c11[i], c12[i], c22[i], &out[i, 0]):
+                    bad = i
+                    break
+    return bad
+
+
+def mean(int kind, const double[:] c11, double[:] out, bint derivative):
+    """Mean ``<g(u)>`` or, with ``derivative``, its derivative in ``c11``."""
+    cdef Py_ssize_t i, n = out.shape[0], bad = -1
+    cdef int status
+    with nogil:
+        for i in range(n):
+            if kind == _RELU:
+                if derivative:
+                    status = _relu_mean_derivative(c11[i], &out[i])
+                else:
+                    status = _relu_mean(c11[i], &out[i])
+            else:
+                # erf is odd: the mean and its derivative vanish.
+                status = _NONFINITE if not isfinite(c11[i]) else (
+                    _NEGATIVE_VARIANCE if c11[i] < 0.0 else 0
+                )
+                out[i] = 0.0
+            if status:
+                bad = i
+                break
+    return bad
+
+
+cdef inline int _unit(int kind, int what, int order, double x, double* out) noexcept nogil:
+    # what: 0 = I(1, x, 1), 1 = derivative of given order, 2 = deficit at
+    # delta = x, 3 = nonlinear part.
+    if what == 0:
+        return _relu_pair(1.0, x, 1.0, out) if kind == _RELU else _erf_pair(
+            1.0, x, 1.0, out
+        )
+    if what == 1:
+        if kind == _RELU:
+            return _relu_unit_derivative(x, order, out)
+        return _erf_unit_derivative(x, order, out)
+    if what == 2:
+        return _relu_deficit(x, out) if kind == _RELU else _erf_deficit(x, out)
+    return _relu_nonlinear(x, out) if kind == _RELU else _erf_nonlinear(x, out)
+
+
+def unit(int kind, int what, int order, const double[:] x, double[:] out):
+    """Unit-variance functions of the correlation (see ``_unit``)."""
+    cdef Py_ssize_t i, n = out.shape[0], bad = -1
+    with nogil:
+        for i in range(n):
+            if _unit(kind, what, order, x[i], &out[i]):
+                bad = i
+                break
+    return bad
+
+
+def unit_scalar(int kind, int what, int order, double x):
+    """Scalar version of :func:`unit`; NaN on invalid input."""
+    cdef double out
+    if _unit(kind, what, order, x, &out):
+        return NAN
+    return out
+
+
+def unit_status(int kind, int what, double x):
+    """Status code of one input of :func:`unit` (0 when valid)."""
+    cdef double out
+    return _unit(kind, what, 1, x, &out)
+
+
+def pair_scalar(int kind, double c11, double c12, double c22):
+    """Scalar version of :func:`pair`; NaN on invalid input."""
+    cdef double out
+    cdef int status
+    if kind == _RELU:
+        status = _relu_pair(c11, c12, c22, &out)
+    else:
+        status = _erf_pair(c11, c12, c22, &out)
+    return NAN if status else out
+
+
+def pair_gradient_scalar(int kind, double c11, double c12, double c22):
+    """Scalar version of :func:`pair_gradient`; None on invalid input."""
+    cdef double g11, g12, g22
+    cdef int status
+    if kind == _RELU:
+        status = _relu_gradient(c11, c12, c22, &g11, &g12, &g22)
+    else:
+        status = _erf_gradient(c11, c12, c22, &g11, &g12, &g22)
+    if status:
+        return None
+    return (g11, g12, g22)
+
+
+def pair_hessian_scalar(int kind, double c11, double c12, double c22):
+    """Scalar version of :func:`pair_hessian`; None on invalid input."""
+    cdef double h[6]
+    cdef int status
+    if kind == _RELU:
+        status = _relu_hessian(c11, c12, c22, h)
+    else:
+        status = _erf_hessian(c11, c12, c22, h)
+    if status:
+        return None
+    return (h[0], h[1], h[2], h[3], h[4], h[5])
+
+
+def g_pieces():
+    """The polynomial table of the ReLU cancellation function ``G`` (for tests)."""
+    return _G_PIECES

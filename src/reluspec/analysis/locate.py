@@ -1,0 +1,365 @@
+"""Defining systems of branch points, folds and first-order transitions.
+
+Each special point solves a regular augmented system, which Newton's method
+solves to rounding level in double precision and which
+:func:`refine_alpha_mp` solves again in mpmath at any precision.
+
+* Branch point of the unspecialised branch, unknowns ``(m, C, alpha)`` with
+  ``R = S = m / K``: stationarity along ``e_m`` and ``e_C`` and a vanishing
+  curvature ``h_dd = e_d^T H e_d`` along the symmetry-breaking direction.
+* Fold of any branch, unknowns ``(u, alpha, v)``: ``grad F = 0``,
+  ``H v = 0`` and ``l . v = 1`` (the Moore-Spence system).
+* First-order transition, unknowns ``(u1, u2, alpha)``: both states
+  stationary and ``F(u1) = F(u2)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+
+from ..theory.free_energy import (
+    symmetric_free_energy_gradient_mp,
+    symmetric_free_energy_mp,
+)
+from .problem import SpecializationProblem
+
+__all__ = [
+    "LocatedPoint",
+    "LocationError",
+    "locate_branch_point",
+    "locate_fold",
+    "locate_first_order",
+    "refine_alpha_mp",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class LocationError(RuntimeError):
+    """Raised when Newton's method on a defining system does not converge."""
+
+
+@dataclass(frozen=True)
+class LocatedPoint:
+    """Solution of a defining system.
+
+    ``states`` lists the (R, S, C) states involved (one, or two for a
+    first-order transition); ``alpha_error`` is the alpha component of the
+    Newton correction computed at the solution, a first-order estimate of the
+    distance to the exact root; ``residual`` is the max-norm of the system.
+    """
+
+    kind: str
+    alpha: float
+    states: tuple
+    alpha_error: float
+    residual: float
+    iterations: int
+    unknowns: np.ndarray
+
+
+def _newton(system, x0, kind, alpha_index, tol=1e-13, max_iter=40, floor=1e-7):
+    """Solve ``system(x) -> (residual, jacobian)`` by Newton's method.
+
+    Converged when a relative step is below ``tol``. Rounding in an
+    ill-conditioned system can keep the steps above ``tol``; after
+    ``max_iter`` steps the iterate is accepted if the last three steps were
+    all below ``floor``, and ``alpha_error`` then reports their size.
+    """
+    x = np.array(x0, dtype=float)
+    history = []
+    for iteration in range(1, max_iter + 1):
+        r, J = system(x)
+        if not np.all(np.isfinite(r)) or not np.all(np.isfinite(J)):
+            raise LocationError(
+                f"{kind}: the defining system is not finite at {x.tolist()} "
+                f"after {iteration - 1} Newton steps"
+            )
+        try:
+            step = np.linalg.solve(J, -r)
+        except np.linalg.LinAlgError as error:
+            raise LocationError(
+                f"{kind}: singular Jacobian of the defining system at {x.tolist()}"
+            ) from error
+        x = x + step
+        size = float(np.max(np.abs(step) / np.maximum(1.0, np.abs(x))))
+        history.append((size, abs(step[alpha_index])))
+        if size <= tol or (iteration == max_iter and max(h for h, _ in history[-3:]) <= floor):
+            r, J = system(x)
+            try:
+                correction = np.linalg.solve(J, -r)
+            except np.linalg.LinAlgError:
+                correction = step
+            alpha_error = float(abs(correction[alpha_index]))
+            if size > tol:
+                alpha_error = max(alpha_error, max(a for _, a in history[-3:]))
+            return x, alpha_error, float(np.max(np.abs(r))), iteration
+    raise LocationError(
+        f"{kind}: Newton's method did not converge in {max_iter} steps from "
+        f"{np.asarray(x0).tolist()}; relative step sizes were "
+        f"{', '.join(f'{h:.1e}' for h, _ in history[-5:])}"
+    )
+
+
+def locate_branch_point(problem: SpecializationProblem, u0, alpha0) -> LocatedPoint:
+    """Locate the branch point of the unspecialised branch near ``(u0, alpha0)``."""
+    K = problem.K
+    e_m, e_C = problem.e_m, problem.e_C
+    m0 = float(u0[0] + (K - 1) * u0[1])
+
+    def state(x):
+        return x[0] * e_m + x[1] * e_C
+
+    def system(x):
+        u, alpha = state(x), x[2]
+        if not problem.is_valid(u) or not alpha > 0:
+            return np.full(3, np.nan), np.full((3, 3), np.nan)
+        g = problem.gradient(u, alpha)
+        r = np.array([g @ e_m, g @ e_C, problem.breaking_curvature(u, alpha)])
+        return r, _branch_point_jacobian(problem, x)
+
+    x, alpha_error, residual, iterations = _newton(
+        system, [m0, float(u0[2]), float(alpha0)], "branch point", 2
+    )
+    return LocatedPoint(
+        "branch_point", float(x[2]), (state(x),), alpha_error, residual, iterations, x
+    )
+
+
+def locate_fold(problem: SpecializationProblem, u0, alpha0, v0=None) -> LocatedPoint:
+    """Locate a fold (a turning point in alpha) near ``(u0, alpha0)``.
+
+    ``v0`` approximates the null vector of the Hessian; by default the
+    eigenvector of the eigenvalue closest to zero.
+    """
+    u0 = np.asarray(u0, dtype=float)
+    if v0 is None:
+        w, V = np.linalg.eigh(problem.hessian(u0, alpha0))
+        v0 = V[:, np.argmin(np.abs(w))]
+    v0 = np.asarray(v0, dtype=float)
+    ell = v0 / np.linalg.norm(v0)
+    v0 = ell.copy()
+
+    def system(x):
+        u, alpha, v = x[:3], x[3], x[4:]
+        if not problem.is_valid(u) or not alpha > 0:
+            return np.full(7, np.nan), np.full((7, 7), np.nan)
+        g = problem.gradient(u, alpha)
+        H = problem.hessian(u, alpha)
+        r = np.concatenate([g, H @ v, [ell @ v - 1.0]])
+        return r, _fold_jacobian(problem, x, ell)
+
+    x, alpha_error, residual, iterations = _newton(
+        system, np.concatenate([u0, [alpha0], v0]), "fold", 3
+    )
+    return LocatedPoint(
+        "fold", float(x[3]), (x[:3].copy(),), alpha_error, residual, iterations, x
+    )
+
+
+def locate_first_order(problem: SpecializationProblem, u1, u2, alpha0) -> LocatedPoint:
+    """Locate the alpha where the states near ``u1`` and ``u2`` have equal F."""
+
+    def system(x):
+        a, b, alpha = x[:3], x[3:6], x[6]
+        if not (problem.is_valid(a) and problem.is_valid(b)) or not alpha > 0:
+            return np.full(7, np.nan), np.full((7, 7), np.nan)
+        r = np.concatenate(
+            [
+                problem.gradient(a, alpha),
+                problem.gradient(b, alpha),
+                [problem.free_energy(a, alpha) - problem.free_energy(b, alpha)],
+            ]
+        )
+        return r, _first_order_jacobian(problem, x)
+
+    x0 = np.concatenate([np.asarray(u1, float), np.asarray(u2, float), [alpha0]])
+    x, alpha_error, residual, iterations = _newton(system, x0, "first-order point", 6)
+    if np.max(np.abs(x[:3] - x[3:6])) < 1e-6:
+        raise LocationError(
+            f"first-order point: both states converged to the same state {x[:3].tolist()}"
+        )
+    return LocatedPoint(
+        "first_order",
+        float(x[6]),
+        (x[:3].copy(), x[3:6].copy()),
+        alpha_error,
+        residual,
+        iterations,
+        x,
+    )
+
+
+# -- high precision ---------------------------------------------------------------
+def _gradient_mp(problem, u, alpha):
+    R, S, C = u
+    return list(
+        symmetric_free_energy_gradient_mp(
+            problem.activation, R, S, C, alpha, problem.K, dps=mpmath.mp.dps
+        )
+    )
+
+
+def _free_energy_mp(problem, u, alpha):
+    R, S, C = u
+    return symmetric_free_energy_mp(
+        problem.activation, R, S, C, alpha, problem.K, dps=mpmath.mp.dps
+    )
+
+
+def _directional_derivative_mp(function, u, direction):
+    """Return d/dt function(u + t direction) at t = 0, by mpmath differentiation."""
+    return mpmath.diff(lambda t: function([a + t * b for a, b in zip(u, direction)]), 0)
+
+
+def refine_alpha_mp(
+    problem: SpecializationProblem, point: LocatedPoint, dps: int = 30, max_iter: int = 60
+):
+    """Solve the defining system of ``point`` again in mpmath with ``dps`` digits.
+
+    The iteration is Newton's method with the double-precision Jacobian of the
+    located point held fixed: each step multiplies the error by about the
+    Jacobian's condition number times 1e-16, so a handful of steps reach any
+    precision. Returns ``(alpha, digits)`` where ``alpha`` is an mpf and
+    ``digits`` the number of correct significant digits estimated from the
+    last correction. Raises :class:`LocationError` if the iteration diverges.
+    """
+    if dps < 16:
+        raise ValueError(f"dps = {dps} is invalid: refinement needs dps >= 16")
+    K = problem.K
+    kind = point.kind
+    x_double = np.asarray(point.unknowns, dtype=float)
+    with mpmath.workdps(dps + 15):
+        e_d = [mpmath.mpf(1) - mpmath.mpf(1) / K, -mpmath.mpf(1) / K, mpmath.mpf(0)]
+        e_m = [mpmath.mpf(1) / K, mpmath.mpf(1) / K, mpmath.mpf(0)]
+
+        if kind == "branch_point":
+            alpha_index = 2
+
+            def residual(x):
+                m, C, alpha = x
+                u = [m * e_m[0], m * e_m[1], C]
+                g = _gradient_mp(problem, u, alpha)
+                curvature = mpmath.diff(
+                    lambda t: _free_energy_mp(
+                        problem, [u[i] + t * e_d[i] for i in range(3)], alpha
+                    ),
+                    0,
+                    2,
+                )
+                return [
+                    sum(g[i] * e_m[i] for i in range(3)),
+                    g[2],
+                    curvature,
+                ]
+
+            def jacobian_double(x):
+                return _branch_point_jacobian(problem, x)
+
+        elif kind == "fold":
+            alpha_index = 3
+            ell = x_double[4:] / np.linalg.norm(x_double[4:])
+            ell_mp = [mpmath.mpf(float(c)) for c in ell]
+
+            def residual(x):
+                u, alpha, v = x[:3], x[3], x[4:]
+                g = _gradient_mp(problem, u, alpha)
+                Hv = [
+                    _directional_derivative_mp(
+                        lambda w, i=i: _gradient_mp(problem, w, alpha)[i], u, v
+                    )
+                    for i in range(3)
+                ]
+                return g + Hv + [sum(a * b for a, b in zip(ell_mp, v)) - 1]
+
+            def jacobian_double(x):
+                return _fold_jacobian(problem, x, ell)
+
+        elif kind == "first_order":
+            alpha_index = 6
+
+            def residual(x):
+                a, b, alpha = x[:3], x[3:6], x[6]
+                return (
+                    _gradient_mp(problem, a, alpha)
+                    + _gradient_mp(problem, b, alpha)
+                    + [_free_energy_mp(problem, a, alpha) - _free_energy_mp(problem, b, alpha)]
+                )
+
+            def jacobian_double(x):
+                return _first_order_jacobian(problem, x)
+
+        else:
+            raise ValueError(f"unknown kind of point {kind!r}")
+
+        J = jacobian_double(x_double)
+        J_inverse = mpmath.matrix(np.linalg.inv(J).tolist())
+        x = mpmath.matrix([mpmath.mpf(float(c)) for c in x_double])
+        target = mpmath.mpf(10) ** (-dps)
+        last = None
+        for _ in range(max_iter):
+            r = mpmath.matrix(residual(list(x)))
+            step = -(J_inverse * r)
+            x = x + step
+            last = abs(step[alpha_index])
+            if last <= target * abs(x[alpha_index]):
+                break
+            if not mpmath.isfinite(last) or last > 1:
+                raise LocationError(f"{kind}: high-precision refinement diverged")
+        digits = int(
+            min(dps, -mpmath.log10(max(last / abs(x[alpha_index]), target)))
+            if last
+            else dps
+        )
+        with mpmath.workdps(dps):
+            alpha = +x[alpha_index]
+    return alpha, digits
+
+
+def _branch_point_jacobian(problem, x):
+    K = problem.K
+    e_d, e_m, e_C = problem.e_d, problem.e_m, problem.e_C
+    u, alpha = x[0] * e_m + x[1] * e_C, x[2]
+    H = problem.hessian(u, alpha)
+    T_dd = np.einsum("ijk,i,j->k", problem.third_derivative(u, alpha), e_d, e_d)
+    g_eps = problem.error_gradient(u)
+    H_eps = problem.error_hessian(u)
+    return np.array(
+        [
+            [e_m @ H @ e_m, e_m @ H @ e_C, K * (g_eps @ e_m)],
+            [e_C @ H @ e_m, e_C @ H @ e_C, K * (g_eps @ e_C)],
+            [T_dd @ e_m, T_dd @ e_C, K * (e_d @ H_eps @ e_d)],
+        ]
+    )
+
+
+def _fold_jacobian(problem, x, ell):
+    K = problem.K
+    u, alpha, v = x[:3], x[3], x[4:]
+    H = problem.hessian(u, alpha)
+    J = np.zeros((7, 7))
+    J[:3, :3] = H
+    J[:3, 3] = K * problem.error_gradient(u)
+    J[3:6, :3] = np.einsum("ijk,j->ik", problem.third_derivative(u, alpha), v)
+    J[3:6, 3] = K * (problem.error_hessian(u) @ v)
+    J[3:6, 4:] = H
+    J[6, 4:] = ell
+    return J
+
+
+def _first_order_jacobian(problem, x):
+    K = problem.K
+    a, b, alpha = x[:3], x[3:6], x[6]
+    J = np.zeros((7, 7))
+    J[:3, :3] = problem.hessian(a, alpha)
+    J[:3, 6] = K * problem.error_gradient(a)
+    J[3:6, 3:6] = problem.hessian(b, alpha)
+    J[3:6, 6] = K * problem.error_gradient(b)
+    J[6, :3] = problem.gradient(a, alpha)
+    J[6, 3:6] = -problem.gradient(b, alpha)
+    J[6, 6] = K * (problem.generalization_error(a) - problem.generalization_error(b))
+    return J

@@ -1,0 +1,327 @@
+"""The specialisation problem: stationary points of the site-symmetric free energy.
+
+The state of the student is ``u = (R, S, C)``. Stationary points solve
+``grad F(u; alpha) = 0`` with the high-temperature free energy
+``F = K alpha eps_g - s``; a state is (meta)stable inside the ansatz when the
+3x3 Hessian of F is positive definite.
+
+Symmetry-adapted coordinates. Write the student-teacher matrix as
+``R_mat = d (I - 1 1^T / K) + (m / K) 1 1^T`` with ``d = R - S`` and
+``m = R + (K - 1) S``. The direction ``e_d = dU/dd = (1 - 1/K, -1/K, 0)``
+breaks the permutation symmetry between teacher units, while ``e_m`` and
+``e_C`` keep it. On the unspecialised branch (``d = 0``) the Hessian is block
+diagonal in these coordinates, because the full free energy is invariant under
+separate permutations of student and teacher units and ``e_d`` lies in a
+different irreducible representation from ``e_m`` and ``e_C``. A specialised
+branch therefore leaves the unspecialised one exactly where
+``h_dd = e_d^T H e_d`` vanishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+
+import numpy as np
+
+from ..activations import Activation, activation as lookup_activation
+from ..continuation import ContinuationError, ContinuationProblem
+from ..theory.free_energy import (
+    symmetric_free_energy,
+    symmetric_free_energy_gradient,
+    symmetric_free_energy_hessian,
+    symmetric_free_energy_third_derivative,
+)
+from ..theory.generalization import (
+    symmetric_generalization_error,
+    symmetric_generalization_error_gradient,
+    symmetric_generalization_error_hessian,
+)
+
+__all__ = ["SpecializationProblem", "StationaryPointError"]
+
+logger = logging.getLogger(__name__)
+
+
+class StationaryPointError(RuntimeError):
+    """Raised when no stationary point of the free energy could be found."""
+
+
+class SpecializationProblem:
+    """Site-symmetric states of a soft committee machine learning a teacher.
+
+    Parameters
+    ----------
+    activation : Activation or str
+        ``reluspec.ReLU()``, ``reluspec.Erf()`` or their names.
+    K : int
+        Number of hidden units of student and teacher, ``K >= 2``.
+
+    Notes
+    -----
+    Student and teacher have the same number of units and orthonormal teacher
+    vectors (``T = I``); the student vectors are normalised (``Q_kk = 1``).
+    """
+
+    def __init__(self, activation: Activation | str, K: int):
+        if isinstance(activation, str):
+            activation = lookup_activation(activation)
+        if not isinstance(activation, Activation):
+            raise TypeError(
+                f"activation must be an Activation or its name, not {activation!r}"
+            )
+        if isinstance(K, bool) or not isinstance(K, numbers.Integral):
+            raise ValueError(f"K must be an integer >= 2, got {K!r}")
+        if K < 2:
+            raise ValueError(
+                f"K = {K} is invalid: specialisation needs K >= 2 hidden units"
+            )
+        self.activation = activation
+        self.K = int(K)
+        self.e_d = np.array([1.0 - 1.0 / self.K, -1.0 / self.K, 0.0])
+        self.e_m = np.array([1.0 / self.K, 1.0 / self.K, 0.0])
+        self.e_C = np.array([0.0, 0.0, 1.0])
+
+    @property
+    def residual_scale(self) -> np.ndarray:
+        """Inverse counts ``(1/K, 1/(K(K-1)), 2/(K(K-1)))`` of the entries of R
+        and Q that R, S and C stand for."""
+        K = self.K
+        return np.array([1.0 / K, 1.0 / (K * (K - 1)), 2.0 / (K * (K - 1))])
+
+    def __repr__(self) -> str:
+        return f"SpecializationProblem({self.activation!r}, K={self.K})"
+
+    # -- domain --------------------------------------------------------------
+    def entropy_arguments(self, u) -> tuple[float, float]:
+        """Return the two arguments of the logarithms in the entropy.
+
+        ``1 - C - (R - S)^2`` and ``1 + (K - 1) C - (R + (K - 1) S)^2``; the
+        order parameters describe real weight vectors when both are positive.
+        """
+        R, S, C = u
+        K = self.K
+        return 1.0 - C - (R - S) ** 2, 1.0 + (K - 1) * C - (R + (K - 1) * S) ** 2
+
+    def is_valid(self, u) -> bool:
+        """Return True when ``u`` is finite and inside the entropy's domain."""
+        u = np.asarray(u, dtype=float)
+        if u.shape != (3,) or not np.all(np.isfinite(u)):
+            return False
+        if abs(u[0]) > 1 or abs(u[1]) > 1 or abs(u[2]) > 1:
+            return False
+        a, b = self.entropy_arguments(u)
+        return a > 0 and b > 0
+
+    # -- free energy and its derivatives ---------------------------------------
+    def free_energy(self, u, alpha: float) -> float:
+        R, S, C = u
+        return float(symmetric_free_energy(self.activation, R, S, C, alpha, self.K))
+
+    def gradient(self, u, alpha: float) -> np.ndarray:
+        R, S, C = u
+        return np.asarray(
+            symmetric_free_energy_gradient(self.activation, R, S, C, alpha, self.K),
+            dtype=float,
+        )
+
+    def hessian(self, u, alpha: float) -> np.ndarray:
+        R, S, C = u
+        return np.asarray(
+            symmetric_free_energy_hessian(self.activation, R, S, C, alpha, self.K),
+            dtype=float,
+        )
+
+    def third_derivative(self, u, alpha: float) -> np.ndarray:
+        R, S, C = u
+        return np.asarray(
+            symmetric_free_energy_third_derivative(
+                self.activation, R, S, C, alpha, self.K
+            ),
+            dtype=float,
+        )
+
+    def generalization_error(self, u) -> float:
+        R, S, C = u
+        return float(symmetric_generalization_error(self.activation, R, S, C, self.K))
+
+    def error_gradient(self, u) -> np.ndarray:
+        """Return the gradient of eps_g in (R, S, C); d(grad F)/d alpha = K times it."""
+        R, S, C = u
+        return np.asarray(
+            symmetric_generalization_error_gradient(self.activation, R, S, C, self.K),
+            dtype=float,
+        )
+
+    def error_hessian(self, u) -> np.ndarray:
+        R, S, C = u
+        return np.asarray(
+            symmetric_generalization_error_hessian(self.activation, R, S, C, self.K),
+            dtype=float,
+        )
+
+    def breaking_curvature(self, u, alpha: float) -> float:
+        """Return ``h_dd = e_d^T H e_d``, the curvature along the symmetry-breaking
+        direction; on the unspecialised branch it vanishes at a branch point."""
+        return float(self.e_d @ self.hessian(u, alpha) @ self.e_d)
+
+    def n_unstable(self, u, alpha: float, rtol: float = 1e-10) -> int:
+        """Return the number of negative eigenvalues of the Hessian of F.
+
+        Eigenvalues above ``-rtol`` times the largest absolute eigenvalue
+        count as zero, so that a marginal state (at a branch point or fold)
+        is not called unstable because of rounding.
+        """
+        w = np.linalg.eigvalsh(self.hessian(u, alpha))
+        return int(np.sum(w < -rtol * np.max(np.abs(w))))
+
+    # -- continuation -----------------------------------------------------------
+    def continuation_problem(self, u0, alpha0: float) -> ContinuationProblem:
+        """Return the residual ``grad F = 0`` as a problem for the continuation
+        solver, continued in log alpha, with the Hessian as stability matrix.
+
+        The residual is the gradient divided by the number of matrix entries
+        each of R, S and C stands for (see :attr:`residual_scale`) and by
+        ``1 + alpha^2``. Near perfect learning the Hessian and the rounding
+        error of the gradient both grow like ``alpha^2`` (the entropy's
+        arguments shrink like ``1 / alpha``), so that a fixed tolerance on
+        this residual fixes the accuracy of the state for every alpha and K.
+
+        Points outside the entropy's domain give a NaN residual, which the
+        solver treats as a failed step and answers with a smaller one.
+        """
+
+        scale = self.residual_scale
+
+        def residual(u, alpha):
+            if not self.is_valid(u) or not alpha > 0:
+                return np.full(3, np.nan)
+            return scale * self.gradient(u, alpha) / (1.0 + alpha**2)
+
+        def jacobian(u, alpha):
+            if not self.is_valid(u):
+                return np.full((3, 3), np.nan)
+            return scale[:, None] * self.hessian(u, alpha) / (1.0 + alpha**2)
+
+        def stability_matrix(u, alpha):
+            if not self.is_valid(u):
+                return np.full((3, 3), np.nan)
+            return self.hessian(u, alpha)
+
+        def parameter_derivative(u, alpha):
+            if not self.is_valid(u):
+                return np.full(3, np.nan)
+            weight = 1.0 + alpha**2
+            return scale * (
+                self.K * self.error_gradient(u) / weight
+                - 2.0 * alpha * self.gradient(u, alpha) / weight**2
+            )
+
+        return ContinuationProblem(
+            residual=residual,
+            u0=np.asarray(u0, dtype=float),
+            p0=float(alpha0),
+            jacobian=jacobian,
+            parameter_derivative=parameter_derivative,
+            stability_matrix=stability_matrix,
+            parameter_scale="log",
+            name=f"{self.activation.name} K={self.K}",
+        )
+
+    # -- single states ---------------------------------------------------------------
+    def stationary_point(self, u0, alpha: float, tol: float = 1e-12, max_iter: int = 50):
+        """Return the stationary point reached by Newton's method from ``u0``.
+
+        Steps are halved until they stay inside the entropy's domain. Raises
+        :class:`StationaryPointError` with the last residual when Newton does
+        not converge.
+        """
+        u = np.array(u0, dtype=float)
+        if not self.is_valid(u):
+            raise StationaryPointError(
+                f"start {u.tolist()} is outside the domain where both entropy "
+                "arguments 1 - C - (R - S)^2 and 1 + (K - 1) C - (R + (K - 1) S)^2 "
+                "are positive"
+            )
+        norm = np.inf
+        for iteration in range(max_iter):
+            g = self.gradient(u, alpha)
+            norm = float(np.max(np.abs(g)))
+            H = self.hessian(u, alpha)
+            try:
+                step = np.linalg.solve(H, -g)
+            except np.linalg.LinAlgError:
+                break
+            t = 1.0
+            while not self.is_valid(u + t * step) and t > 1e-8:
+                t *= 0.5
+            u = u + t * step
+            if np.max(np.abs(t * step)) <= tol * max(1.0, np.max(np.abs(u))):
+                return u
+        raise StationaryPointError(
+            f"Newton's method found no stationary point at alpha = {alpha!r} from "
+            f"{np.asarray(u0).tolist()} within {max_iter} iterations "
+            f"(last gradient max-norm {norm:.3e}); try a start closer to the state"
+        )
+
+    def local_minimum(self, u0, alpha: float, tol: float = 1e-12, max_iter: int = 500):
+        """Return a local minimum of F reached from ``u0`` by a damped Newton
+        method whose Hessian is made positive definite (absolute eigenvalues).
+
+        F is infinite on the boundary of the domain, so the line search keeps
+        every iterate inside. Raises :class:`StationaryPointError` when the
+        iteration stalls.
+        """
+        u = np.array(u0, dtype=float)
+        if not self.is_valid(u):
+            raise StationaryPointError(f"start {u.tolist()} is outside the domain")
+        F0 = self.free_energy(u, alpha)
+        for _ in range(max_iter):
+            g = self.gradient(u, alpha)
+            H = self.hessian(u, alpha)
+            w, V = np.linalg.eigh(H)
+            if np.max(np.abs(g)) <= tol * max(1.0, abs(F0)) and w[0] > 0:
+                return u
+            w = np.maximum(np.abs(w), 1e-10 * max(1.0, np.max(np.abs(w))))
+            step = -V @ ((V.T @ g) / w)
+            slope = float(g @ step)
+            t = 1.0
+            while t > 1e-14:
+                trial = u + t * step
+                if self.is_valid(trial):
+                    F1 = self.free_energy(trial, alpha)
+                    if F1 <= F0 + 1e-4 * t * slope:
+                        break
+                t *= 0.5
+            else:
+                break
+            if np.max(np.abs(t * step)) <= 1e-15 * max(1.0, np.max(np.abs(u))):
+                break
+            u, F0 = trial, F1
+        # Polish with plain Newton; the damped iteration can stall at rounding.
+        u = self.stationary_point(u, alpha, tol=tol)
+        if self.n_unstable(u, alpha) != 0:
+            raise StationaryPointError(
+                f"minimisation from {np.asarray(u0).tolist()} at alpha = {alpha!r} "
+                f"ended at a saddle {u.tolist()}"
+            )
+        return u
+
+    def unspecialized_start(self, alpha: float) -> np.ndarray:
+        """Return the unspecialised state at small ``alpha``, reached from u = 0.
+
+        At alpha = 0 the free energy is minus the entropy, whose maximum is
+        R = S = C = 0; for small alpha the state moves continuously from there.
+        """
+        try:
+            return self.stationary_point(np.zeros(3), alpha)
+        except StationaryPointError as error:
+            raise ContinuationError(
+                f"could not start the unspecialised branch at alpha = {alpha!r}: "
+                f"{error}"
+            ) from error
+
+    def symmetric_coordinates(self, u) -> tuple[float, float, float]:
+        """Return ``(d, m, C)`` with ``d = R - S`` and ``m = R + (K - 1) S``."""
+        R, S, C = u
+        return R - S, R + (self.K - 1) * S, C

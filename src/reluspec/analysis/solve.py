@@ -1,0 +1,1040 @@
+"""Find every site-symmetric state, its stability and the phase transitions.
+
+:func:`solve` runs these phases:
+
+1. continue the unspecialised branch from small alpha, starting at the
+   maximum of the entropy (R = S = C = 0);
+2. at each branch point, locate it with its defining system and follow the
+   crossing branch in both directions;
+3. minimise F from many starts at a few values of alpha and follow every
+   state not yet on a branch in both directions, which finds branches that
+   are not connected to the unspecialised one in the solved range;
+4. locate every fold with its defining system;
+5. on a grid of alpha that includes every special point, collect the locally
+   stable states, take the one of least F as the equilibrium, and classify
+   each change of the equilibrium as continuous (at a branch point) or first
+   order (located as the point of equal free energies).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field, replace
+
+import mpmath
+import numpy as np
+from scipy.optimize import brentq
+
+from .. import __version__
+from ..continuation import PALC, ContinuationError, ContinuationOptions, continuation
+from .locate import _newton as newton_system
+from .locate import (
+    LocatedPoint,
+    LocationError,
+    locate_branch_point,
+    locate_first_order,
+    locate_fold,
+    refine_alpha_mp,
+)
+from .problem import SpecializationProblem, StationaryPointError
+from .results import (
+    CONVENTIONS,
+    CriticalPoint,
+    LearningCurve,
+    SpecializationResult,
+    StateBranch,
+    Transition,
+)
+
+__all__ = ["solve", "SolveOptions"]
+
+logger = logging.getLogger(__name__)
+
+UNSPECIALIZED = "unspecialized"
+R_ABOVE_S = "specialized R>S"
+R_BELOW_S = "specialized R<S"
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Options of :func:`solve`.
+
+    Attributes
+    ----------
+    grid_points : int
+        Number of log-spaced alpha values of the learning curve (default 300);
+        every special point is added to the grid as well.
+    starts : int
+        Number of random starts of the minimisation at each seed alpha
+        (default 24). Raise it when a branch may be missing.
+    seed : int
+        Seed of the random starts, so that results are reproducible.
+    ds_max : float
+        Largest continuation step in the arclength of (R, S, C, log alpha)
+        (default 0.08). Lower it when a branch looks under-resolved.
+    max_steps : int
+        Cap on continuation steps per branch (default 4000).
+    distinct_tol : float
+        States closer than this in max-norm count as one (default 1e-6).
+    """
+
+    grid_points: int = 300
+    starts: int = 24
+    seed: int = 0
+    ds_max: float = 0.08
+    max_steps: int = 4000
+    distinct_tol: float = 1e-6
+
+    def __post_init__(self):
+        if not (isinstance(self.grid_points, int) and self.grid_points >= 2):
+            raise ValueError(f"grid_points = {self.grid_points!r} must be an integer >= 2")
+        if not (isinstance(self.starts, int) and self.starts >= 0):
+            raise ValueError(f"starts = {self.starts!r} must be an integer >= 0")
+        if not (0 < self.ds_max <= 1):
+            raise ValueError(f"ds_max = {self.ds_max!r} must lie in (0, 1]")
+        if not (isinstance(self.max_steps, int) and self.max_steps >= 10):
+            raise ValueError(f"max_steps = {self.max_steps!r} must be an integer >= 10")
+        if not (0 < self.distinct_tol < 1e-2):
+            raise ValueError(f"distinct_tol = {self.distinct_tol!r} must lie in (0, 1e-2)")
+
+
+@dataclass
+class _Trace:
+    """A traced branch before naming: points, stability and special points."""
+
+    alpha: np.ndarray
+    u: np.ndarray
+    n_unstable: np.ndarray
+    special_points: list = field(default_factory=list)
+    origin: str = ""
+    name: str = ""
+    source: object = None  # the continuation Branch, when the trace is one
+
+
+def _validate_alpha(alpha) -> tuple[float, float]:
+    try:
+        lo, hi = (float(a) for a in alpha)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"alpha must be a pair (lo, hi) with 0 < lo < hi, got {alpha!r}"
+        ) from error
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+        raise ValueError(f"alpha range ({lo!r}, {hi!r}) is invalid: need 0 < lo < hi < inf")
+    return lo, hi
+
+
+def solve(
+    problem: SpecializationProblem,
+    alpha=(0.5, 60.0),
+    *,
+    options: SolveOptions | None = None,
+    precision: int | None = None,
+) -> SpecializationResult:
+    """Find every site-symmetric state for ``alpha`` in the given range.
+
+    Parameters
+    ----------
+    problem : SpecializationProblem
+        Activation and number of hidden units K.
+    alpha : (float, float)
+        Range ``(lo, hi)`` of the training set size, ``0 < lo < hi``.
+    options : SolveOptions, optional
+        Grid size, number of random starts, continuation step cap.
+    precision : int, optional
+        If given (16 or more), every critical point is located again in
+        mpmath with this many digits; the decimal value is stored in
+        ``CriticalPoint.alpha_high_precision``.
+
+    Returns
+    -------
+    SpecializationResult
+        Branches, critical points, transitions and the learning curve.
+
+    Notes
+    -----
+    The unspecialised state has R = S: every student unit overlaps equally
+    with all teacher units. Specialised branches have R > S or (for K >= 3,
+    where it is a distinct state) R < S. For K = 2 the R < S states are the
+    R > S states with the two student units swapped and are not listed.
+    """
+    lo, hi = _validate_alpha(alpha)
+    options = options or SolveOptions()
+    if precision is not None and (not isinstance(precision, int) or precision < 16):
+        raise ValueError(f"precision = {precision!r} must be an integer >= 16 (digits)")
+    alpha_min = min(lo / 2.0, 0.05)
+    logger.info("solving %r for alpha in [%g, %g]", problem, lo, hi)
+
+    traces = [_trace_unspecialized(problem, alpha_min, hi, options)]
+    traces += _trace_crossing_branches(problem, traces[0], alpha_min, hi, options)
+    traces += _trace_seeded_branches(problem, traces, lo, hi, alpha_min, options)
+    traces = _distinct_named_traces(problem, traces)
+
+    critical = _locate_critical_points(problem, traces, lo, hi)
+    pieces = _split_into_pieces(traces)
+    curve_data, transitions, first_order_points = _equilibrium(
+        problem, pieces, critical, lo, hi, options
+    )
+    critical = sorted(critical + first_order_points, key=lambda p: p.alpha)
+    if precision is not None:
+        critical = [_refine(problem, p, precision) for p in critical]
+
+    branches = [_to_state_branch(problem, t, curve_data, lo, hi) for t in traces]
+    result = SpecializationResult(
+        activation=problem.activation.name,
+        K=problem.K,
+        alpha_range=(lo, hi),
+        branches=branches,
+        critical_points=[_public_point(problem, p) for p in critical],
+        transitions=transitions,
+        learning_curve=curve_data["curve"],
+        metadata={"version": __version__, "conventions": dict(CONVENTIONS)},
+    )
+    logger.info(
+        "found %d branches, %d critical points, %d transitions",
+        len(branches),
+        len(critical),
+        len(transitions),
+    )
+    return result
+
+
+# -- phase 1-3: tracing ------------------------------------------------------------------
+def _continuation_options(problem, options, alpha_min, alpha_max, direction=1):
+    return ContinuationOptions(
+        newton_tol=1e-11,
+        ds=0.01,
+        ds_min=1e-9,
+        ds_max=options.ds_max,
+        p_min=alpha_min,
+        p_max=alpha_max,
+        max_steps=options.max_steps,
+        direction=direction,
+    )
+
+
+def _from_branch(branch, origin) -> _Trace:
+    return _Trace(
+        alpha=np.array(branch.p, dtype=float),
+        u=np.array(branch.u, dtype=float),
+        n_unstable=np.array(branch.n_unstable, dtype=int),
+        special_points=list(branch.special_points),
+        origin=origin,
+        source=branch,
+    )
+
+
+def _check_status(branch, what):
+    if branch.status not in ("completed", "parameter_bound"):
+        logger.warning("%s stopped early (%s): %s", what, branch.status, branch.message)
+
+
+def _trace_unspecialized(problem, alpha_min, alpha_max, options) -> _Trace:
+    u0 = problem.unspecialized_start(alpha_min)
+    branch = continuation(
+        problem.continuation_problem(u0, alpha_min),
+        PALC(),
+        _continuation_options(problem, options, alpha_min, alpha_max),
+    )
+    _check_status(branch, "unspecialised branch")
+    return _from_branch(branch, "unspecialized")
+
+
+def _trace_crossing_branches(problem, parent, alpha_min, alpha_max, options):
+    """Follow the branches that cross the unspecialised one at its branch points.
+
+    The crossing branch is started from the located branch point with the
+    known symmetry-breaking direction: two points with fixed ``d = R - S``
+    (``delta`` and ``2 delta`` on either side) are solved for ``(m, C,
+    alpha)``, and their chord is the initial tangent. Each trace begins with
+    the branch point itself.
+    """
+    traces = []
+    for point in parent.special_points:
+        if point.kind != "branch_point":
+            continue
+        try:
+            located = locate_branch_point(problem, point.u, point.p)
+        except LocationError as error:
+            logger.warning("branch point near alpha = %.6g not located: %s", point.p, error)
+            continue
+        u_bp, alpha_bp = located.states[0], located.alpha
+        for sign in (1.0, -1.0):
+            try:
+                trace = _trace_from_branch_point(
+                    problem, u_bp, alpha_bp, sign, alpha_min, alpha_max, options
+                )
+            except (ContinuationError, StationaryPointError) as error:
+                logger.warning(
+                    "the crossing branch at alpha = %.8g (sign of R - S: %+d) could "
+                    "not be started: %s",
+                    alpha_bp,
+                    sign,
+                    error,
+                )
+                continue
+            traces.append(trace)
+    return traces
+
+
+def _fixed_d_state(problem, u_bp, alpha_bp, d):
+    """Solve grad F = 0 for (m, C, alpha) at fixed ``d = R - S`` by Newton."""
+    e_d, e_m, e_C = problem.e_d, problem.e_m, problem.e_C
+    K = problem.K
+    _, m, C = problem.symmetric_coordinates(u_bp)
+
+    def state(y):
+        return d * e_d + y[0] * e_m + y[1] * e_C
+
+    def system(y):
+        u = state(y)
+        if not problem.is_valid(u) or not y[2] > 0:
+            return np.full(3, np.nan), np.full((3, 3), np.nan)
+        H = problem.hessian(u, y[2])
+        J = np.column_stack([H @ e_m, H @ e_C, K * problem.error_gradient(u)])
+        return problem.gradient(u, y[2]), J
+
+    try:
+        y, alpha_error, _, _ = newton_system(
+            system, [m, C, alpha_bp], "crossing branch start", 2
+        )
+    except LocationError as error:
+        raise StationaryPointError(
+            f"no stationary point with R - S = {d:.3g} was found near the branch "
+            f"point at alpha = {alpha_bp:.8g}: {error}"
+        ) from error
+    return state(y), float(y[2]), alpha_error
+
+
+def _trace_from_branch_point(problem, u_bp, alpha_bp, sign, alpha_min, alpha_max, options):
+    # The smallest start whose alpha is resolved keeps a fold close to the
+    # branch point (it approaches the branch point as K grows) on the traced
+    # part of the branch. At a pitchfork alpha changes like d^2, and at tiny d
+    # the change drowns in rounding.
+    for size in (1e-6, 1e-5, 1e-4, 1e-3):
+        delta = sign * size
+        u1, a1, error1 = _fixed_d_state(problem, u_bp, alpha_bp, delta)
+        u2, a2, error2 = _fixed_d_state(problem, u_bp, alpha_bp, 2 * delta)
+        noise = max(error1, error2, 1e-14 * alpha_bp)
+        if abs(a2 - a1) > 100 * noise or abs(a1 - alpha_bp) > 100 * noise:
+            break
+    tangent = np.append(u2 - u1, math.log(a2) - math.log(a1))
+    tangent /= np.linalg.norm(tangent)
+    if not alpha_min <= a1 <= alpha_max:
+        raise ContinuationError(f"the crossing branch starts outside the alpha range at {a1:.6g}")
+    branch = continuation(
+        problem.continuation_problem(u1, a1),
+        PALC(),
+        replace(_continuation_options(problem, options, alpha_min, alpha_max), ds=1e-5),
+        tangent=tangent,
+    )
+    _check_status(branch, f"branch from alpha = {alpha_bp:.8g}")
+    trace = _from_branch(branch, f"branch point at alpha = {alpha_bp:.8g}")
+    trace.alpha = np.concatenate([[alpha_bp], trace.alpha])
+    trace.u = np.vstack([u_bp, trace.u])
+    trace.n_unstable = np.concatenate([[problem.n_unstable(u_bp, alpha_bp)], trace.n_unstable])
+    return trace
+
+
+def _seed_alphas(lo, hi):
+    return sorted({hi, math.sqrt(lo * hi), lo})
+
+
+def _random_starts(problem, rng, count):
+    """Draw valid starts: the 'specialised' corners plus uniform random points."""
+    K = problem.K
+    fixed = [
+        (0.95, 0.0, 0.0),
+        (0.6, 0.05, 0.0),
+        (-0.5, 0.5 / max(1.0, math.sqrt(K - 1)), 0.0),
+        (0.0, 0.5 / max(1.0, math.sqrt(K - 1)), 0.0),
+    ]
+    starts = [np.array(s) for s in fixed if problem.is_valid(s)]
+    tries = 0
+    while len(starts) < len(fixed) + count and tries < 100 * (count + 1):
+        tries += 1
+        scale = np.array([1.0, 1.0 / math.sqrt(K - 1), 1.0 / (K - 1)])
+        u = rng.uniform(-1.0, 1.0, 3) * scale
+        if problem.is_valid(u):
+            starts.append(u)
+    return starts
+
+
+def _on_traces(problem, u, alpha, traces, tol) -> bool:
+    """Return True if the state (u, alpha) lies on one of the traced branches."""
+    for trace in traces:
+        a = trace.alpha
+        for i in range(len(a) - 1):
+            if (a[i] - alpha) * (a[i + 1] - alpha) > 0:
+                continue
+            if a[i] == a[i + 1]:
+                guess = trace.u[i]
+            else:
+                t = (math.log(alpha) - math.log(a[i])) / (math.log(a[i + 1]) - math.log(a[i]))
+                guess = (1 - t) * trace.u[i] + t * trace.u[i + 1]
+            if np.max(np.abs(guess - u)) > 1e-2:
+                continue
+            try:
+                corrected = problem.stationary_point(guess, alpha)
+            except StationaryPointError:
+                continue
+            if np.max(np.abs(corrected - u)) <= tol:
+                return True
+    return False
+
+
+def _trace_seeded_branches(problem, traces, lo, hi, alpha_min, options):
+    rng = np.random.default_rng(options.seed)
+    found = []
+    for alpha in _seed_alphas(lo, hi):
+        minima = []
+        for start in _random_starts(problem, rng, options.starts):
+            try:
+                u = problem.local_minimum(start, alpha)
+            except StationaryPointError:
+                continue
+            if any(np.max(np.abs(u - m)) <= options.distinct_tol for m in minima):
+                continue
+            minima.append(u)
+        for u in minima:
+            if _on_traces(problem, u, alpha, traces + found, 1e3 * options.distinct_tol):
+                continue
+            logger.info("new state at alpha = %g: R, S, C = %s", alpha, u)
+            found.append(_trace_both_ways(problem, u, alpha, alpha_min, hi, options))
+    return found
+
+
+def _trace_both_ways(problem, u, alpha, alpha_min, alpha_max, options) -> _Trace:
+    cont_problem = problem.continuation_problem(u, alpha)
+    parts = []
+    for direction in (-1, 1):
+        if (direction < 0 and alpha <= alpha_min) or (direction > 0 and alpha >= alpha_max):
+            continue
+        branch = continuation(
+            cont_problem,
+            PALC(),
+            _continuation_options(problem, options, alpha_min, alpha_max, direction),
+        )
+        _check_status(branch, f"branch seeded at alpha = {alpha:.6g}")
+        parts.append((direction, branch))
+    alphas, us, unstable, special = [], [], [], []
+    for direction, branch in parts:
+        p, x, n = np.asarray(branch.p), np.asarray(branch.u), np.asarray(branch.n_unstable)
+        if direction < 0:
+            p, x, n = p[::-1], x[::-1], n[::-1]
+        if alphas:
+            p, x, n = p[1:], x[1:], n[1:]  # the seed itself is already present
+        alphas.append(p)
+        us.append(x)
+        unstable.append(n)
+        special += list(branch.special_points)
+    return _Trace(
+        alpha=np.concatenate(alphas),
+        u=np.concatenate(us),
+        n_unstable=np.concatenate(unstable),
+        special_points=special,
+        origin=f"minimum at alpha = {alpha:.6g}",
+    )
+
+
+# -- naming ------------------------------------------------------------------------------
+#: |R - S| at or below this counts as zero (the unspecialised branch carries
+#: R - S at rounding level only).
+_D_ZERO = 1e-7
+
+
+def _split_by_sign(trace) -> list:
+    """Split a trace into parts of one sign of R - S (or R = S throughout).
+
+    A trace splits where it crosses or joins the unspecialised branch. The
+    crossing point belongs to both neighbouring parts, and runs of fewer than
+    three points with R = S (a branch point at which a trace starts or that
+    it passes) are absorbed by their neighbours.
+    """
+    d = trace.u[:, 0] - trace.u[:, 1]
+    sign = np.where(np.abs(d) <= _D_ZERO, 0, np.sign(d)).astype(int)
+    runs = []  # [sign, first index, last index]
+    for i, value in enumerate(sign):
+        if runs and runs[-1][0] == value:
+            runs[-1][2] = i
+        else:
+            runs.append([value, i, i])
+    merged = []
+    for run in runs:
+        if run[0] == 0 and run[2] - run[1] < 2 and (merged or len(runs) > 1):
+            # A short R = S run joins the previous run, or the next one.
+            if merged:
+                merged[-1][2] = run[2]
+            else:
+                run[0] = None
+                merged.append(run)
+            continue
+        if merged and (merged[-1][0] == run[0] or merged[-1][0] is None):
+            merged[-1][0] = run[0]
+            merged[-1][2] = run[2]
+        else:
+            merged.append(run)
+    if len(merged) == 1:
+        return [trace]
+    parts = []
+    for k, (_, first, last) in enumerate(merged):
+        start = first - 1 if k > 0 else first  # share the crossing point
+        parts.append((start, last))
+    pieces = [
+        _Trace(
+            alpha=trace.alpha[a : b + 1],
+            u=trace.u[a : b + 1],
+            n_unstable=trace.n_unstable[a : b + 1],
+            origin=trace.origin,
+        )
+        for a, b in parts
+    ]
+    # Each special point goes to the part passing closest to it.
+    for point in trace.special_points:
+        z = np.append(np.asarray(point.u, dtype=float), math.log(point.p))
+        distances = [
+            np.min(np.max(np.abs(np.column_stack([p.u, np.log(p.alpha)]) - z), axis=1))
+            for p in pieces
+        ]
+        pieces[int(np.argmin(distances))].special_points.append(point)
+    return pieces
+
+
+def _name_trace(problem, trace):
+    """Name a trace by the sign of R - S; drop the mirror branch for K = 2."""
+    d = trace.u[:, 0] - trace.u[:, 1]
+    if np.sum(np.abs(d) > _D_ZERO) <= 1:
+        trace.name = UNSPECIALIZED
+        return
+    sign = np.sign(d[np.argmax(np.abs(d))])
+    if sign > 0:
+        trace.name = R_ABOVE_S
+    elif problem.K == 2:
+        trace.name = ""  # the R < S states of K = 2 are the R > S states relabelled
+    else:
+        trace.name = R_BELOW_S
+
+
+def _duplicates_earlier(problem, trace, earlier) -> bool:
+    """Return True if sample points of ``trace`` all lie on earlier traces."""
+    same_kind = [t for t in earlier if t.name.split(" #")[0] == trace.name]
+    if not same_kind or len(trace.alpha) < 2:
+        return False
+    samples = np.unique(np.linspace(0, len(trace.alpha) - 1, 7).astype(int)[1:-1])
+    if len(samples) == 0:
+        samples = np.array([len(trace.alpha) - 1])
+    return all(
+        _on_traces(problem, trace.u[i], trace.alpha[i], same_kind, 1e-6) for i in samples
+    )
+
+
+def _distinct_named_traces(problem, traces) -> list:
+    """Split, name and deduplicate traces, numbering repeated names."""
+    kept, counts = [], {}
+    for trace in traces:
+        for part in _split_by_sign(trace):
+            _name_trace(problem, part)
+            if not part.name or _duplicates_earlier(problem, part, kept):
+                continue
+            counts[part.name] = counts.get(part.name, 0) + 1
+            if counts[part.name] > 1:
+                part.name = f"{part.name} #{counts[part.name]}"
+            kept.append(part)
+    return kept
+
+
+# -- phase 4: critical points ------------------------------------------------------------
+@dataclass
+class _Point:
+    """A located critical point before conversion to the public class."""
+
+    kind: str
+    alpha: float
+    alpha_error: float
+    residual: float
+    branches: tuple
+    states: dict  # branch name -> (R, S, C)
+    located: LocatedPoint | None = None
+    alpha_high_precision: str = ""
+
+
+def _locate_critical_points(problem, traces, lo, hi):
+    points = []
+    for trace in traces:
+        for special in trace.special_points:
+            point = _locate_one(problem, trace, special, traces)
+            if point is None or not lo <= point.alpha <= hi:
+                continue
+            if any(_same_point(point, other) for other in points):
+                continue
+            points.append(point)
+    return sorted(points, key=lambda p: p.alpha)
+
+
+def _same_point(a, b) -> bool:
+    if a.kind != b.kind or abs(a.alpha - b.alpha) > 1e-8 * abs(a.alpha):
+        return False
+    state_a = next(iter(a.states.values()))
+    return any(np.max(np.abs(np.asarray(s) - state_a)) < 1e-6 for s in b.states.values())
+
+
+def _locate_one(problem, trace, special, traces):
+    u, alpha = np.asarray(special.u, dtype=float), float(special.p)
+    if special.kind == "branch_point" and trace.name == UNSPECIALIZED:
+        try:
+            located = locate_branch_point(problem, u, alpha)
+        except LocationError as error:
+            logger.warning("branch point near alpha = %.6g not located: %s", alpha, error)
+            return None
+        state = located.states[0]
+        names = [UNSPECIALIZED] + [
+            t.name
+            for t in traces
+            if t.name != UNSPECIALIZED and np.max(np.abs(t.u[0] - state)) < 1e-4
+        ]
+        return _Point(
+            "branch_point",
+            located.alpha,
+            located.alpha_error,
+            located.residual,
+            tuple(names),
+            {name: state for name in names},
+            located,
+        )
+    if special.kind == "fold":
+        null = getattr(special, "null_vectors", None)
+        v0 = None
+        if null is not None and np.size(null) >= 3:
+            v0 = np.asarray(null, dtype=float).reshape(-1, 3)[0] if np.ndim(null) else None
+        try:
+            located = locate_fold(problem, u, alpha, v0)
+        except LocationError as error:
+            logger.warning("fold near alpha = %.6g not located: %s", alpha, error)
+            return None
+        return _Point(
+            "fold",
+            located.alpha,
+            located.alpha_error,
+            located.residual,
+            (trace.name,),
+            {trace.name: located.states[0]},
+            located,
+        )
+    if special.kind == "branch_point":
+        # A branch point away from the unspecialised branch is a secondary
+        # bifurcation, reported with the solver's own location. One with
+        # R = S is the crossing with the unspecialised branch, which that
+        # branch reports.
+        if abs(u[0] - u[1]) <= 1e-4 * max(1.0, float(np.max(np.abs(u)))):
+            return None
+        tolerance = float(getattr(special, "tolerance", math.nan))
+        return _Point(
+            "branch_point",
+            alpha,
+            tolerance * alpha if math.isfinite(tolerance) else math.nan,
+            float(getattr(special, "test_value", math.nan)),
+            (trace.name,),
+            {trace.name: u},
+        )
+    return None
+
+
+def _refine(problem, point, precision):
+    if point.located is None:
+        return point
+    try:
+        value, digits = refine_alpha_mp(problem, point.located, dps=precision)
+    except LocationError as error:
+        logger.warning("refinement of the %s at alpha = %.6g failed: %s", point.kind, point.alpha, error)
+        return point
+    point.alpha_high_precision = mpmath.nstr(value, max(digits, 1), strip_zeros=False)
+    point.alpha = float(value)
+    point.alpha_error = abs(point.alpha) * 10.0 ** (-digits)
+    return point
+
+
+def _state_dict(problem, u, alpha) -> dict:
+    u = np.asarray(u, dtype=float)
+    return {
+        "R": float(u[0]),
+        "S": float(u[1]),
+        "C": float(u[2]),
+        "generalization_error": problem.generalization_error(u),
+        "free_energy": problem.free_energy(u, alpha),
+    }
+
+
+def _public_point(problem, point) -> CriticalPoint:
+    return CriticalPoint(
+        kind=point.kind,
+        alpha=float(point.alpha),
+        alpha_error=float(point.alpha_error),
+        branches=tuple(point.branches),
+        states={name: _state_dict(problem, u, point.alpha) for name, u in point.states.items()},
+        residual=float(point.residual),
+        alpha_high_precision=point.alpha_high_precision,
+    )
+
+
+# -- phase 5: equilibrium ------------------------------------------------------------------
+@dataclass
+class _Piece:
+    """A stretch of a trace on which alpha is monotone (folds end pieces)."""
+
+    trace: _Trace
+    start: int
+    stop: int  # inclusive
+
+    @property
+    def name(self) -> str:
+        return self.trace.name
+
+    def alpha_range(self) -> tuple[float, float]:
+        a = self.trace.alpha[self.start : self.stop + 1]
+        return float(a.min()), float(a.max())
+
+    def guess(self, alpha):
+        """Interpolate the state at ``alpha`` linearly in log alpha."""
+        a = self.trace.alpha[self.start : self.stop + 1]
+        u = self.trace.u[self.start : self.stop + 1]
+        if a[0] > a[-1]:
+            a, u = a[::-1], u[::-1]
+        j = int(np.clip(np.searchsorted(a, alpha), 1, len(a) - 1))
+        if a[j] == a[j - 1]:
+            return u[j].copy(), 0.0
+        t = (math.log(alpha) - math.log(a[j - 1])) / (math.log(a[j]) - math.log(a[j - 1]))
+        t = min(max(t, 0.0), 1.0)
+        spacing = float(np.max(np.abs(u[j] - u[j - 1])))
+        return (1 - t) * u[j - 1] + t * u[j], spacing
+
+    def passes_through(self, u, alpha) -> bool:
+        """Return True if the piece contains the state ``u`` at ``alpha``."""
+        low, high = self.alpha_range()
+        if not low * (1 - 1e-9) <= alpha <= high * (1 + 1e-9):
+            return False
+        vertices = self.trace.u[self.start : self.stop + 1]
+        if np.min(np.max(np.abs(vertices - u), axis=1)) <= 1e-8:
+            return True
+        guess, spacing = self.guess(alpha)
+        return bool(np.max(np.abs(guess - u)) <= max(1e-6, 2.0 * spacing))
+
+    def state(self, problem, alpha):
+        """Return the corrected state of this piece at ``alpha``, or None."""
+        low, high = self.alpha_range()
+        if not low * (1 - 1e-9) <= alpha <= high * (1 + 1e-9):
+            return None
+        a = self.trace.alpha[self.start : self.stop + 1]
+        exact = np.nonzero(np.abs(a - alpha) <= 1e-14 * alpha)[0]
+        if len(exact):
+            # A traced point is already converged; Newton could fail there
+            # when the point is a branch point with a singular Hessian.
+            return self.trace.u[self.start + exact[0]].copy()
+        guess, spacing = self.guess(min(max(alpha, low), high))
+        try:
+            u = problem.stationary_point(guess, alpha)
+        except StationaryPointError:
+            return None
+        if np.max(np.abs(u - guess)) > max(1e-5, 2.0 * spacing):
+            return None
+        return u
+
+
+def _split_into_pieces(traces):
+    pieces = []
+    for trace in traces:
+        a = trace.alpha
+        start = 0
+        for i in range(1, len(a) - 1):
+            # Changes of alpha at rounding level (a branch point at which
+            # a pitchfork branch starts) are no turning points.
+            before, after = a[i] - a[i - 1], a[i + 1] - a[i]
+            if min(abs(before), abs(after)) <= 1e-12 * a[i]:
+                continue
+            if before * after < 0:
+                pieces.append(_Piece(trace, start, i))
+                start = i
+        if len(a) - 1 > start:
+            pieces.append(_Piece(trace, start, len(a) - 1))
+    return pieces
+
+
+def _grid(lo, hi, critical, count):
+    grid = set(np.geomspace(lo, hi, count).tolist())
+    for point in critical:
+        for factor in (1 - 1e-7, 1.0, 1 + 1e-7):
+            a = point.alpha * factor
+            if lo <= a <= hi:
+                grid.add(a)
+    alphas = sorted(grid)
+    # Midpoints between close special points resolve structures a hair apart.
+    specials = sorted(p.alpha for p in critical if lo <= p.alpha <= hi)
+    for a, b in zip(specials, specials[1:]):
+        if b > a:
+            alphas.append(math.sqrt(a * b))
+    return np.array(sorted(set(alphas)))
+
+
+def _stable_states(problem, pieces, alpha):
+    """Return [(piece index, u, F)] for the locally stable states at alpha."""
+    states = []
+    for index, piece in enumerate(pieces):
+        u = piece.state(problem, alpha)
+        if u is None or problem.n_unstable(u, alpha) != 0:
+            continue
+        states.append((index, u, problem.free_energy(u, alpha)))
+    return states
+
+
+def _equilibrium(problem, pieces, critical, lo, hi, options):
+    grid = _grid(lo, hi, critical, options.grid_points)
+    rows = []  # (alpha, piece index, u, F)
+    for alpha in grid:
+        states = _stable_states(problem, pieces, alpha)
+        if not states:
+            logger.warning("no locally stable state found at alpha = %.6g", alpha)
+            continue
+        index, u, F = min(states, key=lambda s: s[2])
+        rows.append((float(alpha), index, u, F))
+    if not rows:
+        raise ContinuationError(
+            f"no locally stable state was found anywhere in alpha = [{lo}, {hi}]"
+        )
+
+    transitions, first_order_points, boundaries = [], [], []
+    for k in range(1, len(rows)):
+        a0, i0, _, _ = rows[k - 1]
+        a1, i1, u1, _ = rows[k]
+        if i0 == i1:
+            continue
+        if pieces[i0].name == pieces[i1].name:
+            # Two pieces of one branch that meet: the same state, no transition.
+            u_same = pieces[i0].state(problem, a1)
+            if u_same is not None and np.max(np.abs(u_same - u1)) <= 1e-8:
+                rows[k] = (a1, i0, u1, rows[k][3])
+                continue
+        outcome = _classify_switch(problem, pieces, critical, a0, a1, i0, i1)
+        transition, point = outcome
+        transitions.append(transition)
+        boundaries.append((transition.alpha, i0, i1, point))
+        if point is not None:
+            first_order_points.append(point)
+
+    curve = _learning_curve(problem, pieces, rows, boundaries)
+    intervals = _intervals(rows, boundaries, lo, hi)
+    data = {"curve": curve, "intervals": intervals, "pieces": pieces}
+    return data, transitions, first_order_points
+
+
+def _classify_switch(problem, pieces, critical, a0, a1, i0, i1):
+    before, after = pieces[i0], pieces[i1]
+    for point in critical:
+        if point.kind != "branch_point" or not a0 <= point.alpha <= a1:
+            continue
+        u_bp = next(iter(point.states.values()))
+        if before.passes_through(u_bp, point.alpha) and after.passes_through(
+            u_bp, point.alpha
+        ):
+            return (
+                Transition(
+                    kind="continuous",
+                    alpha=point.alpha,
+                    alpha_error=point.alpha_error,
+                    before=before.name,
+                    after=after.name,
+                    jump=0.0,
+                ),
+                None,
+            )
+
+    # First order: start from the linear interpolation of the F difference.
+    dF = []
+    for a in (a0, a1):
+        ub, ua = before.state(problem, a), after.state(problem, a)
+        if ub is None or ua is None:
+            dF.append(None)
+        else:
+            dF.append(problem.free_energy(ua, a) - problem.free_energy(ub, a))
+    if dF[0] is not None and dF[1] is not None and dF[0] != dF[1]:
+        t = dF[0] / (dF[0] - dF[1])
+        alpha0 = a0 + min(max(t, 0.0), 1.0) * (a1 - a0)
+    else:
+        # Start inside the range where both pieces exist.
+        low = max(a0, before.alpha_range()[0], after.alpha_range()[0])
+        high = min(a1, before.alpha_range()[1], after.alpha_range()[1])
+        alpha0 = math.sqrt(low * high) if 0 < low <= high else math.sqrt(a0 * a1)
+    ub, ua = before.state(problem, alpha0), after.state(problem, alpha0)
+    located = None
+    if ub is not None and ua is not None:
+        try:
+            located = locate_first_order(problem, ub, ua, alpha0)
+        except LocationError as error:
+            logger.warning("equal-F point in [%.6g, %.6g] not located: %s", a0, a1, error)
+    if located is None or not a0 * (1 - 1e-6) <= located.alpha <= a1 * (1 + 1e-6):
+        located = _equal_free_energy_by_bisection(problem, before, after, a0, a1)
+    if located is None:
+        logger.warning(
+            "the equilibrium changes from %s to %s between alpha = %.8g and %.8g; "
+            "the equal-free-energy point could not be located more precisely",
+            before.name,
+            after.name,
+            a0,
+            a1,
+        )
+        alpha_t, alpha_error = alpha0, a1 - a0
+        state_b = before.state(problem, a0)
+        state_a = after.state(problem, a1)
+        point = None
+        jump = problem.generalization_error(state_a) - problem.generalization_error(state_b)
+    else:
+        alpha_t, alpha_error = located.alpha, located.alpha_error
+        state_b, state_a = located.states
+        jump = problem.generalization_error(state_a) - problem.generalization_error(state_b)
+        names = (before.name, after.name)
+        point = _Point(
+            "first_order",
+            alpha_t,
+            alpha_error,
+            located.residual,
+            names,
+            {before.name: state_b, after.name: state_a}
+            if before.name != after.name
+            else {before.name: state_b, after.name + " (after)": state_a},
+            located,
+        )
+    spinodals = (
+        _stability_edge(critical, after.name, alpha_t, below=True),
+        _stability_edge(critical, before.name, alpha_t, below=False),
+    )
+    transition = Transition(
+        kind="first_order",
+        alpha=alpha_t,
+        alpha_error=alpha_error,
+        before=before.name,
+        after=after.name,
+        jump=jump,
+        spinodals=spinodals,
+    )
+    return transition, point
+
+
+def _equal_free_energy_by_bisection(problem, before, after, a0, a1):
+    """Locate F_before = F_after by Brent's method on the difference.
+
+    The fallback when the augmented Newton system fails, which happens when
+    the two states are so close that the system is ill-conditioned. Returns
+    None when the difference does not change sign inside both pieces.
+    """
+    low = max(a0, before.alpha_range()[0], after.alpha_range()[0])
+    high = min(a1, before.alpha_range()[1], after.alpha_range()[1])
+    if not 0 < low < high:
+        return None
+
+    def difference(alpha):
+        ub, ua = before.state(problem, alpha), after.state(problem, alpha)
+        if ub is None or ua is None:
+            raise StationaryPointError(f"a state is missing at alpha = {alpha!r}")
+        return problem.free_energy(ua, alpha) - problem.free_energy(ub, alpha)
+
+    try:
+        f_low, f_high = difference(low), difference(high)
+        if not f_low * f_high < 0:
+            return None
+        alpha_t = brentq(difference, low, high, xtol=1e-15 * high, rtol=4.5e-16)
+    except (StationaryPointError, ValueError):
+        return None
+    ub, ua = before.state(problem, alpha_t), after.state(problem, alpha_t)
+    if ub is None or ua is None:
+        return None
+    # The difference of the free energies is known to a few ulp of F; its
+    # slope in alpha is K times the difference of the errors.
+    slope = problem.K * abs(problem.generalization_error(ua) - problem.generalization_error(ub))
+    F = abs(problem.free_energy(ub, alpha_t))
+    alpha_error = max(1e-15 * alpha_t, 4 * np.finfo(float).eps * max(F, 1.0) / max(slope, 1e-300))
+    return LocatedPoint(
+        "first_order",
+        float(alpha_t),
+        (ub, ua),
+        float(alpha_error),
+        abs(difference(alpha_t)),
+        0,
+        np.concatenate([ub, ua, [alpha_t]]),
+    )
+
+
+def _stability_edge(critical, name, alpha, below):
+    """Return the nearest fold or branch point of branch ``name`` on one side."""
+    candidates = [
+        p.alpha
+        for p in critical
+        if p.kind in ("fold", "branch_point")
+        and name in p.branches
+        and ((p.alpha <= alpha) if below else (p.alpha >= alpha))
+    ]
+    if not candidates:
+        return math.nan
+    return max(candidates) if below else min(candidates)
+
+
+def _learning_curve(problem, pieces, rows, boundaries):
+    entries = [(a, pieces[i].name, u, F) for a, i, u, F in rows]
+    for alpha, i0, i1, _ in boundaries:
+        for index in (i0, i1):
+            u = pieces[index].state(problem, alpha)
+            if u is not None:
+                F = problem.free_energy(u, alpha)
+                entries.append((alpha, pieces[index].name, u, F))
+    # Sort by alpha; at a jump the state before comes first.
+    order = {id(e): k for k, e in enumerate(entries)}
+    side_rank = {}
+    for alpha, i0, i1, _ in boundaries:
+        side_rank[(alpha, pieces[i0].name)] = 0
+        side_rank[(alpha, pieces[i1].name)] = 1
+    entries.sort(key=lambda e: (e[0], side_rank.get((e[0], e[1]), 0), order[id(e)]))
+    u = np.array([e[2] for e in entries])
+    return LearningCurve(
+        alpha=np.array([e[0] for e in entries]),
+        R=u[:, 0].copy(),
+        S=u[:, 1].copy(),
+        C=u[:, 2].copy(),
+        generalization_error=np.array([problem.generalization_error(x) for x in u]),
+        free_energy=np.array([e[3] for e in entries]),
+        branch=tuple(e[1] for e in entries),
+    )
+
+
+def _intervals(rows, boundaries, lo, hi):
+    """Return [(alpha_from, alpha_to, piece index)] of the equilibrium."""
+    intervals = []
+    start, current = lo, rows[0][1]
+    for alpha, i0, i1, _ in boundaries:
+        intervals.append((start, alpha, i0))
+        start, current = alpha, i1
+    intervals.append((start, hi, current))
+    return intervals
+
+
+def _to_state_branch(problem, trace, curve_data, lo, hi) -> StateBranch:
+    a = trace.alpha
+    keep = (a >= lo * (1 - 1e-12)) & (a <= hi * (1 + 1e-12))
+    u = trace.u[keep]
+    alpha = a[keep]
+    equilibrium = np.zeros(len(alpha), dtype=bool)
+    indices = np.nonzero(keep)[0]
+    for j, (alpha_j, index) in enumerate(zip(alpha, indices)):
+        if trace.n_unstable[index] != 0:
+            continue
+        for start, stop, piece_index in curve_data["intervals"]:
+            piece = curve_data["pieces"][piece_index]
+            if piece.trace is trace and start <= alpha_j <= stop and piece.start <= index <= piece.stop:
+                equilibrium[j] = True
+    return StateBranch(
+        name=trace.name,
+        alpha=alpha,
+        R=u[:, 0].copy(),
+        S=u[:, 1].copy(),
+        C=u[:, 2].copy(),
+        generalization_error=np.array([problem.generalization_error(x) for x in u]),
+        free_energy=np.array([problem.free_energy(x, al) for x, al in zip(u, alpha)]),
+        n_unstable=trace.n_unstable[keep].astype(np.int64),
+        equilibrium=equilibrium,
+    )

@@ -1,0 +1,507 @@
+"""The ``reluspec`` command: learning curves and phase diagrams from the shell.
+
+Examples
+--------
+::
+
+    reluspec curve --activation relu --K 5 --alpha 0.5:60 --plot relu5.png
+    reluspec diagram --activation relu erf --K 2-10,20,50,100 --csv diagram.csv
+    reluspec plot relu5.json --plot relu5.pdf
+
+Exit codes: 0 on success, 1 when the computation or writing a file fails,
+2 for invalid command-line input (argparse usage errors), 130 when
+interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser", "parse_K", "parse_K_list", "parse_alpha_range"]
+
+logger = logging.getLogger(__name__)
+
+#: Largest number of K values one ``diagram`` command accepts.
+MAX_K_VALUES = 1000
+
+_K_LIST_FORM = (
+    "comma-separated integers >= 2 and inclusive ranges LO-HI, e.g. 2-10,20,50,100"
+)
+_ALPHA_FORM = "LO:HI with 0 < LO < HI, e.g. 0.5:60"
+
+
+# -- argument types --------------------------------------------------------------------
+def parse_K(text: str) -> int:
+    """Parse one number of hidden units, an integer ``K >= 2``."""
+    try:
+        K = int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid K {text!r}: expected an integer >= 2, e.g. 5"
+        ) from None
+    if K < 2:
+        raise argparse.ArgumentTypeError(
+            f"invalid K {text!r}: specialisation needs K >= 2 hidden units"
+        )
+    return K
+
+
+def parse_K_list(text: str) -> list[int]:
+    """Parse a list of K such as ``2-10,20,50,100`` into sorted distinct integers.
+
+    Items are separated by commas; ``LO-HI`` is the inclusive range. Every K
+    must be at least 2, and at most :data:`MAX_K_VALUES` values are accepted.
+    """
+    values: set[int] = set()
+    items = text.split(",")
+    for item in items:
+        item = item.strip()
+        bounds = item.split("-")
+        try:
+            if len(bounds) == 1:
+                lo = hi = int(bounds[0])
+            elif len(bounds) == 2:
+                lo, hi = int(bounds[0]), int(bounds[1])
+            else:
+                raise ValueError(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid K list {text!r}: item {item!r} is not an integer or a range "
+                f"LO-HI; expected {_K_LIST_FORM}"
+            ) from None
+        if lo > hi:
+            raise argparse.ArgumentTypeError(
+                f"invalid K list {text!r}: range {item!r} is empty because "
+                f"{lo} > {hi}; expected {_K_LIST_FORM}"
+            )
+        if lo < 2:
+            raise argparse.ArgumentTypeError(
+                f"invalid K list {text!r}: {lo} is below 2, and specialisation needs "
+                f"K >= 2 hidden units; expected {_K_LIST_FORM}"
+            )
+        if hi - lo + 1 + len(values) > MAX_K_VALUES:
+            raise argparse.ArgumentTypeError(
+                f"invalid K list {text!r}: more than {MAX_K_VALUES} values of K"
+            )
+        values.update(range(lo, hi + 1))
+    return sorted(values)
+
+
+def parse_alpha_range(text: str) -> tuple[float, float]:
+    """Parse an alpha range ``LO:HI`` with ``0 < LO < HI < inf``."""
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError(text)
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid alpha range {text!r}: expected {_ALPHA_FORM}"
+        ) from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+        raise argparse.ArgumentTypeError(
+            f"invalid alpha range {text!r}: expected {_ALPHA_FORM}"
+        )
+    return lo, hi
+
+
+def _parse_activation(text: str) -> str:
+    """Return the canonical name of an activation, e.g. ``"relu"`` for ``"ReLU"``."""
+    # The analysis package imports every activation module, which registers
+    # the activations by name.
+    import reluspec.analysis  # noqa: F401
+
+    from .activations import activation
+
+    try:
+        return activation(text).name
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _integer_at_least(minimum: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid {what} {text!r}: expected an integer >= {minimum}"
+            ) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(
+                f"invalid {what} {text!r}: expected an integer >= {minimum}"
+            )
+        return value
+
+    return parse
+
+
+def _output_path(kind: str):
+    """Return a parser of an output file path whose directory must exist.
+
+    For figures, the suffix must name a format matplotlib can write.
+    """
+
+    def parse(text: str) -> Path:
+        path = Path(text)
+        if not text or path.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"invalid {kind} file {text!r}: need a file name"
+            )
+        if not path.resolve().parent.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"invalid {kind} file {text!r}: directory {str(path.parent)!r} "
+                "does not exist"
+            )
+        if kind == "figure":
+            from matplotlib.backend_bases import FigureCanvasBase
+
+            formats = FigureCanvasBase.get_supported_filetypes()
+            suffix = path.suffix.lstrip(".").lower()
+            if suffix not in formats:
+                raise argparse.ArgumentTypeError(
+                    f"invalid figure file {text!r}: the suffix must be one of "
+                    + ", ".join(f".{f}" for f in sorted(formats))
+                )
+        return path
+
+    return parse
+
+
+# -- parser ----------------------------------------------------------------------------
+def _add_verbosity(parser, default):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="log progress (INFO); twice also logs debug messages and tracebacks",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS if default is argparse.SUPPRESS else False,
+        help="log only errors and hide the progress bar",
+    )
+
+
+def _add_solver_options(parser):
+    parser.add_argument(
+        "--grid",
+        type=_integer_at_least(2, "grid size"),
+        metavar="N",
+        help="number of log-spaced alpha values of the learning curve (default 300)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``reluspec`` command."""
+    parser = argparse.ArgumentParser(
+        prog="reluspec",
+        description=(
+            "Specialisation of soft committee machines (ReLU and erf units) trained "
+            "at high temperature: learning curves, critical points and phase diagrams."
+        ),
+    )
+    _add_verbosity(parser, default=0)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    curve = commands.add_parser(
+        "curve",
+        help="all states, critical points and transitions for one activation and K",
+        description=(
+            "Solve one activation and K: trace every branch of stationary states, "
+            "locate branch points, folds and first-order points, and print them."
+        ),
+    )
+    curve.add_argument(
+        "--activation",
+        type=_parse_activation,
+        default="relu",
+        help="relu or erf (default relu)",
+    )
+    curve.add_argument(
+        "--K",
+        type=parse_K,
+        required=True,
+        help="number of hidden units, an integer >= 2",
+    )
+    curve.add_argument(
+        "--alpha",
+        type=parse_alpha_range,
+        default=(0.5, 60.0),
+        metavar="LO:HI",
+        help="range of alpha = beta P / (K N), examples per weight (default 0.5:60)",
+    )
+    curve.add_argument(
+        "--precision",
+        type=_integer_at_least(16, "precision"),
+        metavar="DIGITS",
+        help="refine every critical point in mpmath to DIGITS decimal digits (>= 16)",
+    )
+    _add_solver_options(curve)
+    curve.add_argument(
+        "--csv",
+        type=_output_path("CSV"),
+        metavar="FILE",
+        help="write every branch as CSV",
+    )
+    curve.add_argument(
+        "--json",
+        type=_output_path("JSON"),
+        metavar="FILE",
+        help="write the full result as JSON",
+    )
+    curve.add_argument(
+        "--plot",
+        type=_output_path("figure"),
+        metavar="FILE",
+        help="write the error of every branch against alpha to FILE (.png, .pdf, ...)",
+    )
+    curve.add_argument(
+        "--plot-order-parameters",
+        type=_output_path("figure"),
+        metavar="FILE",
+        help="write R, S and C against alpha to FILE",
+    )
+    _add_verbosity(curve, default=argparse.SUPPRESS)
+    curve.set_defaults(handler=_run_curve, subparser=curve)
+
+    diagram = commands.add_parser(
+        "diagram",
+        help="critical values of alpha against K for several activations",
+        description=(
+            "Solve every activation and K, print the critical points and "
+            "transitions as a table, and write them to the requested files."
+        ),
+    )
+    diagram.add_argument(
+        "--activation",
+        type=_parse_activation,
+        nargs="+",
+        default=["relu", "erf"],
+        help="one or more activations (default: relu erf)",
+    )
+    diagram.add_argument(
+        "--K",
+        type=parse_K_list,
+        nargs="+",
+        default=[list(range(2, 11))],
+        metavar="LIST",
+        help=f"values of K: {_K_LIST_FORM} (default 2-10)",
+    )
+    diagram.add_argument(
+        "--alpha",
+        type=parse_alpha_range,
+        default=(0.5, 100.0),
+        metavar="LO:HI",
+        help="range of alpha solved for each K (default 0.5:100)",
+    )
+    _add_solver_options(diagram)
+    diagram.add_argument(
+        "--csv", type=_output_path("CSV"), metavar="FILE", help="write the table as CSV"
+    )
+    diagram.add_argument(
+        "--json",
+        type=_output_path("JSON"),
+        metavar="FILE",
+        help="write the table and every result as JSON",
+    )
+    diagram.add_argument(
+        "--plot",
+        type=_output_path("figure"),
+        metavar="FILE",
+        help="write the phase diagram to FILE",
+    )
+    _add_verbosity(diagram, default=argparse.SUPPRESS)
+    diagram.set_defaults(handler=_run_diagram, subparser=diagram)
+
+    plot = commands.add_parser(
+        "plot",
+        help="draw a result or diagram saved with --json",
+        description=(
+            "Read a JSON file written by 'curve --json' or 'diagram --json' and "
+            "draw it without solving again."
+        ),
+    )
+    plot.add_argument(
+        "source", type=Path, metavar="JSON", help="file written with --json"
+    )
+    plot.add_argument(
+        "--plot",
+        type=_output_path("figure"),
+        metavar="FILE",
+        required=True,
+        help="figure file to write",
+    )
+    plot.add_argument(
+        "--plot-order-parameters",
+        type=_output_path("figure"),
+        metavar="FILE",
+        help="for a curve result, also write R, S and C against alpha",
+    )
+    _add_verbosity(plot, default=argparse.SUPPRESS)
+    plot.set_defaults(handler=_run_plot, subparser=plot)
+    return parser
+
+
+# -- commands --------------------------------------------------------------------------
+def _solve_options(args):
+    from .analysis import SolveOptions
+
+    if args.grid is None:
+        return None
+    return SolveOptions(grid_points=args.grid)
+
+
+def _save_figure(draw, data, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = draw(data, path=path)
+    plt.close(fig)
+    print(f"wrote figure {path}")
+
+
+def _run_curve(args) -> int:
+    from .analysis import SpecializationProblem, solve
+    from .plotting import plot_learning_curve, plot_order_parameters
+
+    problem = SpecializationProblem(args.activation, args.K)
+    logger.info("solving %s for alpha in [%g, %g]", problem, *args.alpha)
+    result = solve(
+        problem,
+        alpha=args.alpha,
+        options=_solve_options(args),
+        precision=args.precision,
+    )
+    print(result.summary())
+    if args.csv is not None:
+        result.to_csv(args.csv)
+        print(f"wrote CSV {args.csv}")
+    if args.json is not None:
+        result.to_json(args.json)
+        print(f"wrote JSON {args.json}")
+    if args.plot is not None:
+        _save_figure(plot_learning_curve, result, args.plot)
+    if args.plot_order_parameters is not None:
+        _save_figure(plot_order_parameters, result, args.plot_order_parameters)
+    return 0
+
+
+def _run_diagram(args) -> int:
+    from .analysis import phase_diagram
+    from .plotting import plot_phase_diagram
+
+    activations = list(dict.fromkeys(args.activation))
+    Ks = sorted({K for values in args.K for K in values})
+    if len(Ks) > MAX_K_VALUES:
+        raise _UsageError(
+            f"invalid --K: {len(Ks)} values of K, more than the maximum of "
+            f"{MAX_K_VALUES}; split the diagram into several runs"
+        )
+    diagram = phase_diagram(
+        activations,
+        Ks,
+        alpha=args.alpha,
+        options=_solve_options(args),
+        progress=not args.quiet,
+    )
+    print(diagram.table())
+    if args.csv is not None:
+        diagram.to_csv(args.csv)
+        print(f"wrote CSV {args.csv}")
+    if args.json is not None:
+        diagram.to_json(args.json)
+        print(f"wrote JSON {args.json}")
+    if args.plot is not None:
+        _save_figure(plot_phase_diagram, diagram, args.plot)
+    return 0
+
+
+def _run_plot(args) -> int:
+    from .analysis import PhaseDiagram, SpecializationResult
+    from .plotting import plot_learning_curve, plot_order_parameters, plot_phase_diagram
+
+    try:
+        data = json.loads(args.source.read_text())
+    except json.JSONDecodeError as error:
+        raise _UsageError(f"{str(args.source)!r} is not a JSON file: {error}") from None
+    if not isinstance(data, dict) or not ({"rows", "branches"} & set(data)):
+        raise _UsageError(
+            f"{str(args.source)!r} holds neither a result of 'reluspec curve --json' "
+            "nor a diagram of 'reluspec diagram --json'"
+        )
+    if "rows" in data:
+        diagram = PhaseDiagram.from_json(args.source)
+        if args.plot_order_parameters is not None:
+            raise _UsageError(
+                "--plot-order-parameters needs a curve result, not a diagram"
+            )
+        _save_figure(plot_phase_diagram, diagram, args.plot)
+        return 0
+    result = SpecializationResult.from_json(args.source)
+    _save_figure(plot_learning_curve, result, args.plot)
+    if args.plot_order_parameters is not None:
+        _save_figure(plot_order_parameters, result, args.plot_order_parameters)
+    return 0
+
+
+class _UsageError(Exception):
+    """Invalid input found after parsing; reported like an argparse error."""
+
+
+def _configure_logging(args):
+    if getattr(args, "quiet", False):
+        level = logging.ERROR
+    elif args.verbose >= 2:
+        level = logging.DEBUG
+    elif args.verbose == 1:
+        level = logging.INFO
+    else:
+        level = logging.WARNING
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger().setLevel(level)
+    logging.captureWarnings(True)
+
+
+def main(argv=None) -> int:
+    """Run the ``reluspec`` command with ``argv`` (default ``sys.argv[1:]``).
+
+    Returns the exit code: 0 on success (also after ``--help``), 1 when the
+    computation or writing a file fails, 2 for invalid input, 130 when
+    interrupted. Errors are reported in one line on standard error, without
+    a traceback unless ``-vv`` is given.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:
+        return exit_request.code if isinstance(exit_request.code, int) else 2
+    _configure_logging(args)
+    command = args.subparser.prog
+    try:
+        return args.handler(args)
+    except _UsageError as error:
+        args.subparser.print_usage(sys.stderr)
+        print(f"{command}: error: {error}", file=sys.stderr)
+        return 2
+    except (RuntimeError, ArithmeticError, ValueError, OSError) as error:
+        # ContinuationError, LocationError and StationaryPointError are
+        # RuntimeError subclasses; numpy's LinAlgError is a ValueError.
+        logger.debug("%s failed", command, exc_info=True)
+        message = " ".join(str(error).split())
+        print(f"{command}: error: {type(error).__name__}: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130

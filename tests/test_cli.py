@@ -1,0 +1,453 @@
+"""Tests of the ``reluspec`` command: parsing, exit codes, messages and files.
+
+Most tests replace the solver with hand-made results from test_plotting, so
+that they check the command itself; one test runs a real solve end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_plotting import first_order_diagram, first_order_result
+
+import reluspec.analysis
+from reluspec import cli
+from reluspec.analysis import (
+    DiagramRow,
+    LocationError,
+    PhaseDiagram,
+    SpecializationResult,
+    StationaryPointError,
+)
+from reluspec.continuation import ContinuationError
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CURVE_COLUMNS = [
+    "activation",
+    "K",
+    "branch",
+    "alpha",
+    "R",
+    "S",
+    "C",
+    "generalization_error",
+    "free_energy",
+    "n_unstable",
+    "stable",
+    "equilibrium",
+]
+
+
+@pytest.fixture(autouse=True)
+def restore_root_logger():
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
+
+
+@pytest.fixture
+def fake_solve(monkeypatch):
+    """Replace the solver by one that records its arguments and returns the
+    hand-made first-order result."""
+    calls = []
+
+    def solve(problem, alpha, options=None, precision=None):
+        calls.append(
+            {
+                "problem": problem,
+                "alpha": alpha,
+                "options": options,
+                "precision": precision,
+            }
+        )
+        return first_order_result()
+
+    monkeypatch.setattr(reluspec.analysis, "solve", solve)
+    return calls
+
+
+@pytest.fixture
+def fake_diagram(monkeypatch):
+    calls = []
+
+    def phase_diagram(
+        activations, Ks, alpha=(0.5, 100.0), *, options=None, progress=True
+    ):
+        calls.append(
+            {
+                "activations": activations,
+                "Ks": Ks,
+                "alpha": alpha,
+                "options": options,
+                "progress": progress,
+            }
+        )
+        return first_order_diagram()
+
+    monkeypatch.setattr(reluspec.analysis, "phase_diagram", phase_diagram)
+    return calls
+
+
+def _assert_png(path):
+    data = Path(path).read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    assert len(data) > 10_000
+
+
+# -- parsing K -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2-10,20,50,100", [2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 50, 100]),
+        ("5", [5]),
+        ("7,3,5,3", [3, 5, 7]),
+        ("4-6,5-8", [4, 5, 6, 7, 8]),
+        (" 2 - 3 , 9 ", [2, 3, 9]),
+        ("3-3", [3]),
+    ],
+)
+def test_parse_K_list_valid(text, expected):
+    assert cli.parse_K_list(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "not an integer"),
+        ("1-5", "below 2"),
+        ("0", "below 2"),
+        ("a", "not an integer"),
+        ("2-", "not an integer"),
+        ("-3", "not an integer"),
+        ("2--4", "not an integer"),
+        ("2.5", "not an integer"),
+        ("inf", "not an integer"),
+        ("5-3", "empty"),
+        ("2-100000", "more than"),
+        ("2,,3", "not an integer"),
+    ],
+)
+def test_parse_K_list_invalid(text, reason):
+    with pytest.raises(argparse.ArgumentTypeError, match=reason) as info:
+        cli.parse_K_list(text)
+    if reason != "more than":
+        assert "2-10,20,50,100" in str(info.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(2, 60), st.integers(0, 12)), min_size=1, max_size=6)
+)
+def test_parse_K_list_matches_union(items):
+    text = ",".join(f"{lo}-{lo + width}" if width else str(lo) for lo, width in items)
+    expected = sorted({K for lo, width in items for K in range(lo, lo + width + 1)})
+    assert cli.parse_K_list(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [("2", 2), ("100", 100), (" 7 ", 7)])
+def test_parse_K_valid(text, expected):
+    assert cli.parse_K(text) == expected
+
+
+@pytest.mark.parametrize("text", ["1", "0", "-2", "2.0", "two", ""])
+def test_parse_K_invalid(text):
+    with pytest.raises(argparse.ArgumentTypeError, match=">= 2"):
+        cli.parse_K(text)
+
+
+# -- parsing alpha ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0.5:60", (0.5, 60.0)), ("1e-1:1e2", (0.1, 100.0)), ("3:3.0001", (3.0, 3.0001))],
+)
+def test_parse_alpha_range_valid(text, expected):
+    assert cli.parse_alpha_range(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["5:1", "2:2", "0:1", "-1:2", "1", "1:2:3", "a:b", "nan:1", "1:inf", ":", "1-2"],
+)
+def test_parse_alpha_range_invalid(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="LO:HI with 0 < LO < HI"):
+        cli.parse_alpha_range(text)
+
+
+# -- usage errors through main ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["curve", "--K", "1"], "K >= 2"),
+        (["curve", "--K", "3", "--alpha", "5:1"], "LO:HI with 0 < LO < HI"),
+        (["curve", "--K", "3", "--activation", "tanh"], "unknown activation 'tanh'"),
+        (["curve"], "--K"),
+        (["diagram", "--K", "2-x"], "2-10,20,50,100"),
+        (["diagram", "--K", "1-4"], "2-10,20,50,100"),
+        (
+            ["diagram", "--activation", "relu", "sigmoid"],
+            "unknown activation 'sigmoid'",
+        ),
+        (["curve", "--K", "3", "--plot", "out.xyz"], ".png"),
+        (
+            ["curve", "--K", "3", "--csv", "/no/such/directory/out.csv"],
+            "does not exist",
+        ),
+        (["curve", "--K", "3", "--precision", "8"], ">= 16"),
+        (["curve", "--K", "3", "--grid", "1"], ">= 2"),
+        (["curve", "--K", "3", "-v", "-q"], "not allowed with"),
+        (["solve"], "invalid choice"),
+        ([], "required"),
+    ],
+)
+def test_usage_errors(argv, message, capsys, fake_solve):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "usage: reluspec" in err
+    assert message in err
+    assert "Traceback" not in err
+    assert fake_solve == []
+
+
+def test_unknown_activation_lists_valid_names(capsys):
+    assert cli.main(["curve", "--K", "3", "--activation", "tanh"]) == 2
+    err = capsys.readouterr().err
+    assert "relu" in err
+    assert "erf" in err
+
+
+def test_help_exits_zero(capsys):
+    assert cli.main(["--help"]) == 0
+    assert "curve" in capsys.readouterr().out
+    assert cli.main(["diagram", "--help"]) == 0
+    assert "LO-HI" in capsys.readouterr().out
+
+
+# -- numerical failures ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "error",
+    [
+        ContinuationError("step size fell below ds_min at alpha = 3.1"),
+        LocationError("Newton iteration for the fold did not converge\nresidual 1e-3"),
+        StationaryPointError("no stationary point"),
+        np.linalg.LinAlgError("Singular matrix"),
+    ],
+)
+def test_numerical_failure_exits_one(error, monkeypatch, capsys):
+    def failing_solve(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(reluspec.analysis, "solve", failing_solve)
+    assert cli.main(["curve", "--K", "3"]) == 1
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"reluspec curve: error: {type(error).__name__}: ")
+    assert " ".join(str(error).split()) in lines[0]
+
+
+def test_failure_in_diagram_exits_one(monkeypatch, capsys):
+    def failing(*args, **kwargs):
+        raise ContinuationError("branch lost")
+
+    monkeypatch.setattr(reluspec.analysis, "phase_diagram", failing)
+    assert cli.main(["diagram", "--K", "2-3", "-q"]) == 1
+    assert "ContinuationError: branch lost" in capsys.readouterr().err
+
+
+# -- curve -----------------------------------------------------------------------------
+def test_curve_passes_parsed_arguments(fake_solve, capsys):
+    argv = ["curve", "--activation", "ERF", "--K", "7", "--alpha", "1:40"]
+    assert cli.main(argv + ["--grid", "40", "--precision", "30"]) == 0
+    (call,) = fake_solve
+    assert call["problem"].K == 7
+    assert call["problem"].activation.name == "erf"
+    assert call["alpha"] == (1.0, 40.0)
+    assert call["options"].grid_points == 40
+    assert call["precision"] == 30
+    out = capsys.readouterr().out
+    assert out.strip() == first_order_result().summary().strip()
+
+
+def test_curve_writes_files(fake_solve, tmp_path, capsys):
+    paths = {
+        "csv": tmp_path / "curve.csv",
+        "json": tmp_path / "curve.json",
+        "plot": tmp_path / "curve.png",
+        "order": tmp_path / "order.png",
+    }
+    argv = [
+        "curve",
+        "--K",
+        "3",
+        "--csv",
+        str(paths["csv"]),
+        "--json",
+        str(paths["json"]),
+    ]
+    argv += [
+        "--plot",
+        str(paths["plot"]),
+        "--plot-order-parameters",
+        str(paths["order"]),
+    ]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    for path in paths.values():
+        assert str(path) in out
+
+    expected = first_order_result()
+    with paths["csv"].open() as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == CURVE_COLUMNS
+    assert len(rows) - 1 == sum(len(b.alpha) for b in expected.branches)
+    first = dict(zip(rows[0], rows[1], strict=True))
+    assert first["branch"] == expected.branches[0].name
+    assert float(first["alpha"]) == expected.branches[0].alpha[0]
+
+    loaded = SpecializationResult.from_json(paths["json"])
+    assert loaded.to_dict() == expected.to_dict()
+    _assert_png(paths["plot"])
+    _assert_png(paths["order"])
+
+
+def test_curve_logging_levels(fake_solve):
+    root = logging.getLogger()
+    assert cli.main(["curve", "--K", "3"]) == 0
+    assert root.level == logging.WARNING
+    assert cli.main(["curve", "--K", "3", "-v"]) == 0
+    assert root.level == logging.INFO
+    assert cli.main(["-v", "curve", "--K", "3"]) == 0
+    assert root.level == logging.INFO
+    assert cli.main(["curve", "--K", "3", "-vv"]) == 0
+    assert root.level == logging.DEBUG
+    assert cli.main(["curve", "--K", "3", "-q"]) == 0
+    assert root.level == logging.ERROR
+
+
+# -- diagram ---------------------------------------------------------------------------
+def test_diagram_passes_parsed_arguments(fake_diagram, capsys):
+    argv = ["diagram", "--activation", "relu", "erf", "relu", "--K", "2-4,10", "3,20"]
+    assert cli.main(argv + ["--alpha", "0.5:100", "-q"]) == 0
+    (call,) = fake_diagram
+    assert call["activations"] == ["relu", "erf"]
+    assert call["Ks"] == [2, 3, 4, 10, 20]
+    assert call["alpha"] == (0.5, 100.0)
+    assert call["progress"] is False
+    assert capsys.readouterr().out.strip() == first_order_diagram().table().strip()
+
+    assert cli.main(["diagram"]) == 0
+    assert fake_diagram[1]["activations"] == ["relu", "erf"]
+    assert fake_diagram[1]["Ks"] == list(range(2, 11))
+    assert fake_diagram[1]["progress"] is True
+
+
+def test_diagram_writes_files(fake_diagram, tmp_path):
+    csv_path, json_path, png_path = (tmp_path / n for n in ("d.csv", "d.json", "d.png"))
+    argv = ["diagram", "--K", "2-3", "--csv", str(csv_path), "--json", str(json_path)]
+    assert cli.main(argv + ["--plot", str(png_path), "-q"]) == 0
+    expected = first_order_diagram()
+    with csv_path.open() as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == list(DiagramRow.__dataclass_fields__)
+    assert len(rows) - 1 == len(expected.rows)
+    loaded = PhaseDiagram.from_json(json_path)
+    # repr makes NaN fields compare equal, which == on the rows does not.
+    assert [repr(row) for row in loaded.rows] == [repr(row) for row in expected.rows]
+    _assert_png(png_path)
+
+
+# -- plot ------------------------------------------------------------------------------
+def test_plot_reads_saved_files(tmp_path, capsys):
+    curve_json, diagram_json = tmp_path / "curve.json", tmp_path / "diagram.json"
+    first_order_result().to_json(curve_json)
+    first_order_diagram().to_json(diagram_json)
+    curve_png, order_png, diagram_png = (
+        tmp_path / n for n in ("c.png", "o.png", "d.png")
+    )
+    argv = ["plot", str(curve_json), "--plot", str(curve_png)]
+    assert cli.main(argv + ["--plot-order-parameters", str(order_png)]) == 0
+    assert cli.main(["plot", str(diagram_json), "--plot", str(diagram_png)]) == 0
+    for path in (curve_png, order_png, diagram_png):
+        _assert_png(path)
+
+
+def test_plot_rejects_other_files(tmp_path, capsys):
+    text_file, other_json = tmp_path / "notes.json", tmp_path / "other.json"
+    text_file.write_text("not json")
+    other_json.write_text(json.dumps({"answer": 42}))
+    for source in (text_file, other_json):
+        assert cli.main(["plot", str(source), "--plot", str(tmp_path / "x.png")]) == 2
+        err = capsys.readouterr().err
+        assert "usage: reluspec plot" in err
+        assert str(source) in err
+    missing = tmp_path / "missing.json"
+    assert cli.main(["plot", str(missing), "--plot", str(tmp_path / "x.png")]) == 1
+    assert "FileNotFoundError" in capsys.readouterr().err
+
+
+# -- the module and an end-to-end run --------------------------------------------------
+def test_python_dash_m_runs_main():
+    completed = subprocess.run(
+        [sys.executable, "-m", "reluspec", "curve", "--K", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 2
+    assert "K >= 2" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_curve_end_to_end(tmp_path, capsys):
+    """Solve erf with K = 2 on a coarse grid and read every file back."""
+    csv_path, json_path, png_path = (tmp_path / n for n in ("e.csv", "e.json", "e.png"))
+    argv = [
+        "curve",
+        "--activation",
+        "erf",
+        "--K",
+        "2",
+        "--alpha",
+        "1:40",
+        "--grid",
+        "40",
+    ]
+    argv += ["--csv", str(csv_path), "--json", str(json_path), "--plot", str(png_path)]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("erf, K = 2")
+
+    result = SpecializationResult.from_json(json_path)
+    assert result.activation == "erf"
+    assert result.K == 2
+    assert result.alpha_range == (1.0, 40.0)
+    names = [b.name for b in result.branches]
+    assert "unspecialized" in names
+    for point in result.critical_points:
+        assert point.kind in out
+    with csv_path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == CURVE_COLUMNS
+    alphas = np.array([float(row["alpha"]) for row in rows])
+    # The solver keeps only points inside the range, up to its 1e-12
+    # relative tolerance at the ends.
+    assert np.all(alphas >= 1.0 * (1 - 1e-12))
+    assert np.all(alphas <= 40.0 * (1 + 1e-12))
+    assert len(rows) == sum(len(b.alpha) for b in result.branches)
+    _assert_png(png_path)

@@ -1,0 +1,390 @@
+"""Accuracy of the Cython pair-correlation kernels against mpmath.
+
+References are computed independently of the library: the pair correlations
+from the closed forms as written in the literature (``arccos`` for ReLU,
+``arcsin`` for erf) at 120 digits, their derivatives by mpmath numerical
+differentiation, and a few values by two-dimensional quadrature of the
+Gaussian integral itself.
+"""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reluspec import _kernels
+from reluspec.activations import CORRELATION_TOLERANCE, Erf, ReLU
+
+ACTIVATIONS = [ReLU(), Erf()]
+IDS = ["relu", "erf"]
+# The target accuracy of every kernel output, in units in the last place.
+MAX_ULP = 4.0
+REFERENCE_DPS = 120
+
+
+# -- references ----------------------------------------------------------------
+
+
+def relu_reference(a, c, b):
+    """ReLU pair correlation sqrt(ab)/(2 pi) (sin t + (pi - t) cos t), cos t = rho."""
+    with mpmath.workdps(REFERENCE_DPS):
+        a, c, b = mpmath.mpf(a), mpmath.mpf(c), mpmath.mpf(b)
+        if a == 0 or b == 0:
+            return mpmath.mpf(0)
+        root = mpmath.sqrt(a * b)
+        rho = max(-1, min(1, c / root))
+        if rho == -1:
+            return mpmath.mpf(0)  # sin(pi) is not exactly 0 at finite precision
+        theta = mpmath.acos(rho)
+        return root / (2 * mpmath.pi) * (
+            mpmath.sin(theta) + (mpmath.pi - theta) * mpmath.cos(theta)
+        )
+
+
+def erf_reference(a, c, b):
+    """erf pair correlation (2/pi) arcsin(c / sqrt((1 + a)(1 + b)))."""
+    with mpmath.workdps(REFERENCE_DPS):
+        a, c, b = mpmath.mpf(a), mpmath.mpf(c), mpmath.mpf(b)
+        if c * c > a * b:
+            c = mpmath.sign(c) * mpmath.sqrt(a * b)
+        return 2 / mpmath.pi * mpmath.asin(c / mpmath.sqrt((1 + a) * (1 + b)))
+
+
+REFERENCES = {"relu": relu_reference, "erf": erf_reference}
+
+
+def ulp_error(value, reference) -> float:
+    """Distance of a double from an mpmath reference, in ulp of the reference.
+
+    Infinite references match only the same infinity.
+    """
+    value = float(value)
+    if mpmath.isinf(reference):
+        same = math.isinf(value) and (value > 0) == (reference > 0)
+        return 0.0 if same else math.inf
+    if not math.isfinite(value):
+        return math.inf
+    spacing = np.spacing(abs(float(reference)))
+    return float(abs(mpmath.mpf(value) - reference) / spacing)
+
+
+def covariance(a, rho, b):
+    """Covariance with variances a, b and correlation rho, clipped to |rho| <= 1."""
+    c = rho * math.sqrt(a) * math.sqrt(b)
+    bound = math.sqrt(a) * math.sqrt(b)
+    return a, max(-bound, min(bound, c)), b
+
+
+variances = st.floats(-300, 300).map(lambda e: 10.0**e)
+correlations = st.one_of(
+    st.floats(-1, 1),
+    st.floats(-16, 0).map(lambda e: 1 - 10.0**e),
+    st.floats(-16, 0).map(lambda e: -1 + 10.0**e),
+    st.sampled_from([-1.0, 0.0, 1.0, -0.5, 0.5]),
+)
+
+# Correlations at and within a few ulp of +-1, and the other edge cases.
+EDGE_CORRELATIONS = [
+    1.0, 1 - 2**-53, 1 - 2**-52, 1 - 5 * 2**-53, 1 - 1e-15, 1 - 1e-12, 1 - 1e-8,
+    -1.0, -1 + 2**-53, -1 + 2**-52, -1 + 1e-15, -1 + 1e-12, -1 + 1e-8,
+    0.0, 0.5, -0.5, -0.9, 2**-1074, -1e-300,
+]
+EDGE_VARIANCES = [(1.0, 1.0), (1e-300, 1e-300), (1e300, 1e300), (1e-300, 1e300),
+                  (2.0, 0.5), (3.7e-200, 5.1e150)]
+EDGE_CASES = [covariance(a, rho, b) for a, b in EDGE_VARIANCES for rho in EDGE_CORRELATIONS]
+
+
+# -- values ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
+@settings(max_examples=150)
+@given(a=variances, rho=correlations, b=variances)
+def test_pair_random_within_4_ulp(act, a, rho, b):
+    a, c, b = covariance(a, rho, b)
+    reference = REFERENCES[act.name](a, c, b)
+    assert ulp_error(act.pair(a, c, b), reference) <= MAX_ULP
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
+def test_pair_edge_cases_within_4_ulp(act):
+    a, c, b = (np.array(x) for x in zip(*EDGE_CASES))
+    values = act.pair(a, c, b)
+    for i, (ai, ci, bi) in enumerate(EDGE_CASES):
+        error = ulp_error(values[i], REFERENCES[act.name](ai, ci, bi))
+        assert error <= MAX_ULP, (ai, ci, bi, error)
+
+
+def test_relu_negative_correlation_sweep():
+    """The cancellation region rho -> -1, densely, across the polynomial pieces."""
+    act = ReLU()
+    rho = -np.concatenate([1 - np.logspace(-16, 0, 400), np.linspace(0, 1, 200)])
+    rho = np.clip(rho, -1, 0)
+    values = act.unit_pair(rho)
+    errors = [ulp_error(v, relu_reference(1, r, 1)) for v, r in zip(values, rho)]
+    assert max(errors) <= MAX_ULP
+
+
+def test_pair_special_values():
+    relu, erf = ReLU(), Erf()
+    assert relu.pair(1.0, 1.0, 1.0) == 0.5
+    assert relu.pair(1.0, -1.0, 1.0) == 0.0
+    assert relu.pair(4.0, 0.0, 1.0) == pytest.approx(1 / math.pi, rel=2e-16)
+    assert erf.pair(1.0, 1.0, 1.0) == pytest.approx(1 / 3, rel=2e-16)
+    assert erf.pair(1.0, 0.0, 7.0) == 0.0
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
+def test_pair_zero_variance(act):
+    assert act.pair(0.0, 0.0, 2.5) == 0.0
+    assert act.pair(3.0, 0.0, 0.0) == 0.0
+    with pytest.raises(ValueError, match="correlation"):
+        act.pair(0.0, 1e-300, 1.0)
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
+@settings(max_examples=60)
+@given(a=variances, rho=correlations, b=variances)
+def test_pair_symmetric_in_arguments(act, a, rho, b):
+    a, c, b = covariance(a, rho, b)
+    assert act.pair(a, c, b) == act.pair(b, c, a)
+    g11, g12, g22 = act.pair_gradient(max(a, 1e-300), c, max(b, 1e-300))
+    s11, s12, s22 = act.pair_gradient(max(b, 1e-300), c, max(a, 1e-300))
+    assert (g11, g12, g22) == (s22, s12, s11)
+
+
+@settings(max_examples=60)
+@given(
+    a=variances, rho=correlations, b=variances,
+    k=st.integers(-150, 150), m=st.integers(-150, 150),
+)
+def test_relu_homogeneity(a, rho, b, k, m):
+    """I(4**k a, 2**(k+m) c, 4**m b) = 2**(k+m) I(a, c, b), exactly for powers
+    of 2 away from over- and underflow."""
+    a, c, b = covariance(a, rho, b)
+    scaled = (math.ldexp(a, 2 * k), math.ldexp(c, k + m), math.ldexp(b, 2 * m))
+    if not all(1e-305 < abs(x) < 1e305 for x in scaled if x != 0):
+        return
+    expected = math.ldexp(float(ReLU().pair(a, c, b)), k + m)
+    assert ReLU().pair(*scaled) == pytest.approx(expected, rel=4 * 2**-52)
+
+
+# -- correlation at the edge of the domain -----------------------------------------
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_correlation_rounding_is_clamped(act, sign):
+    for excess in (2**-52, 4 * 2**-52, CORRELATION_TOLERANCE):
+        c = sign * (1.0 + excess)
+        assert act.pair(1.0, c, 1.0) == act.pair(1.0, sign, 1.0)
+        assert act.pair_gradient(1.0, c, 1.0) == act.pair_gradient(1.0, sign, 1.0)
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
+@pytest.mark.parametrize("c", [1 + 1e-14, -1 - 1e-14, 2.0, -1e300])
+def test_correlation_beyond_rounding_raises(act, c):
+    with pytest.raises(ValueError, match=r"correlation .* valid range is \[-1, 1\]"):
+        act.pair(1.0, c, 1.0)
+    with pytest.raises(ValueError, match="correlation"):
+        act.pair_gradient(np.ones(3), np.array([0.0, c, 0.5]), 1.0)
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
+@pytest.mark.parametrize(
+    "bad, pattern",
+    [((math.nan, 0.0, 1.0), "not finite"), ((1.0, math.inf, 1.0), "not finite"),
+     ((-1.0, 0.0, 1.0), "negative variance"), ((1.0, 0.0, -1e-300), "negative variance")],
+)
+def test_invalid_covariance_raises(act, bad, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        act.pair(*bad)
+    with pytest.raises(ValueError, match=pattern):
+        act.pair_hessian(*bad)
+
+
+def test_error_names_index_of_bad_entry():
+    c12 = np.zeros((2, 3))
+    c12[1, 2] = 1.5
+    with pytest.raises(ValueError, match=r"at index \(1, 2\)"):
+        ReLU().pair(1.0, c12, 1.0)
+
+
+# -- derivatives -----------------------------------------------------------------------
+
+
+def derivative_references(act, a, c, b):
+    """Closed-form mpmath gradient and Hessian, checked below against mp.diff."""
+    return act.pair_gradient_mp(a, c, b), act.pair_hessian_mp(a, c, b)
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
+@settings(max_examples=120)
+@given(a=variances, rho=correlations, b=variances)
+def test_derivatives_random_within_4_ulp(act, a, rho, b):
+    a, c, b = covariance(a, rho, b)
+    gradient_mp, hessian_mp = derivative_references(act, a, c, b)
+    for value, reference in zip(act.pair_gradient(a, c, b), gradient_mp):
+        assert ulp_error(value, reference) <= MAX_ULP
+    for value, reference in zip(act.pair_hessian(a, c, b), hessian_mp):
+        assert ulp_error(value, reference) <= MAX_ULP
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
+def test_derivatives_edge_cases_within_4_ulp(act):
+    a, c, b = (np.array(x) for x in zip(*EDGE_CASES))
+    gradient = act.pair_gradient(a, c, b)
+    hessian = act.pair_hessian(a, c, b)
+    for i, (ai, ci, bi) in enumerate(EDGE_CASES):
+        gradient_mp, hessian_mp = derivative_references(act, ai, ci, bi)
+        for j, reference in enumerate(gradient_mp):
+            assert ulp_error(gradient[j][i], reference) <= MAX_ULP, (ai, ci, bi, j)
+        for j, reference in enumerate(hessian_mp):
+            assert ulp_error(hessian[j][i], reference) <= MAX_ULP, (ai, ci, bi, j)
+
+
+def test_relu_derivatives_at_correlation_one():
+    """First derivatives are finite limits, second derivatives signed infinities."""
+    act = ReLU()
+    assert act.pair_gradient(2.0, 2.0, 2.0) == (0.0, 0.5, 0.0)
+    assert act.pair_gradient(2.0, -2.0, 2.0) == (0.0, 0.0, 0.0)
+    inf = math.inf
+    assert act.pair_hessian(1.0, 1.0, 1.0) == (inf, -inf, inf, inf, -inf, inf)
+    assert act.pair_hessian(1.0, -1.0, 1.0) == (inf, inf, inf, inf, inf, inf)
+    # Approaching rho = 1 the first derivative tends to its limit 1/2.
+    slope = act.pair_gradient(1.0, 1 - 1e-12, 1.0)[1]
+    assert slope == pytest.approx(0.5 - math.sqrt(2e-12) / (2 * math.pi), rel=1e-12)
+
+
+def test_relu_derivatives_reject_zero_variance():
+    with pytest.raises(ValueError, match="zero variance"):
+        ReLU().pair_gradient(0.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="zero variance"):
+        ReLU().pair_hessian(1.0, 0.0, 0.0)
+
+
+def test_erf_derivatives_at_zero_variance():
+    act = Erf()
+    gradient = act.pair_gradient(0.0, 0.0, 2.0)
+    assert gradient == pytest.approx((0.0, 2 / math.pi / math.sqrt(3.0), 0.0), rel=1e-15)
+
+
+def mp_partials(function, point, dps=60):
+    """First and second partial derivatives of function(a, c, b) by mp.diff."""
+    names = (0, 1, 2)
+    with mpmath.workdps(dps):
+        point = [mpmath.mpf(x) for x in point]
+        first = [mpmath.diff(function, point, tuple(int(i == j) for i in names))
+                 for j in names]
+        pairs = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+        second = []
+        for j, k in pairs:
+            order = [0, 0, 0]
+            order[j] += 1
+            order[k] += 1
+            second.append(mpmath.diff(function, point, tuple(order)))
+    return first, second
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
+@pytest.mark.parametrize(
+    "point", [(1.0, 0.3, 1.0), (0.7, -0.6, 2.2), (5.0, 4.9, 5.0), (0.1, -0.0999, 0.1),
+              (3.0, 0.0, 0.25)],
+)
+def test_closed_form_derivatives_match_mp_diff(act, point):
+    """The mpmath closed forms used as references agree with numerical
+    differentiation of the independent reference values."""
+    reference = REFERENCES[act.name]
+    first, second = mp_partials(reference, point)
+    gradient_mp, hessian_mp = derivative_references(act, *point)
+    for closed, numeric in zip(gradient_mp, first):
+        assert abs(closed - numeric) <= mpmath.mpf(10) ** -40 * (1 + abs(numeric))
+    for closed, numeric in zip(hessian_mp, second):
+        assert abs(closed - numeric) <= mpmath.mpf(10) ** -35 * (1 + abs(numeric))
+    for value, numeric in zip(act.pair_gradient(*point), first):
+        assert ulp_error(value, numeric) <= MAX_ULP
+    for value, numeric in zip(act.pair_hessian(*point), second):
+        assert ulp_error(value, numeric) <= MAX_ULP
+
+
+# -- independent check by quadrature -------------------------------------------------
+
+
+def relu_quadrature(a, rho, b):
+    """<relu(u) relu(v)> with u = sqrt(a) z1, v = sqrt(b)(rho z1 + s z2), by
+    nested quadrature; the inner integral starts at the kink of relu(v)."""
+    s = mpmath.sqrt(1 - rho**2)
+    sa, sb = mpmath.sqrt(a), mpmath.sqrt(b)
+
+    def inner(z1):
+        kink = -rho * z1 / s
+        return mpmath.quad(
+            lambda z2: sb * (rho * z1 + s * z2) * mpmath.npdf(z2), [kink, mpmath.inf]
+        )
+
+    return mpmath.quad(lambda z1: sa * z1 * mpmath.npdf(z1) * inner(z1), [0, mpmath.inf])
+
+
+def erf_quadrature(a, rho, b):
+    """<erf(u/sqrt 2) erf(v/sqrt 2)> by nested quadrature over the plane."""
+    s = mpmath.sqrt(1 - rho**2)
+    sa, sb = mpmath.sqrt(a / 2), mpmath.sqrt(b / 2)
+
+    def inner(z1):
+        return mpmath.quad(
+            lambda z2: mpmath.erf(sb * (rho * z1 + s * z2)) * mpmath.npdf(z2),
+            [-mpmath.inf, -rho * z1 / s, mpmath.inf],
+        )
+
+    return mpmath.quad(
+        lambda z1: mpmath.erf(sa * z1) * mpmath.npdf(z1) * inner(z1),
+        [-mpmath.inf, 0, mpmath.inf],
+    )
+
+
+@pytest.mark.parametrize("a, rho, b", [(1.0, 0.3, 1.0), (2.0, -0.8, 0.5), (0.3, 0.95, 4.0)])
+def test_pair_against_quadrature(a, rho, b):
+    """Agreement to 1e-13 relative; the quadrature runs at 20 digits."""
+    with mpmath.workdps(20):
+        relu = relu_quadrature(a, rho, b)
+        erf = erf_quadrature(a, rho, b)
+    c = rho * math.sqrt(a * b)
+    c = float(mpmath.mpf(rho) * mpmath.sqrt(mpmath.mpf(a) * b))
+    assert float(ReLU().pair(a, c, b)) == pytest.approx(float(relu), rel=1e-13)
+    assert float(Erf().pair(a, c, b)) == pytest.approx(float(erf), rel=1e-13)
+
+
+# -- the polynomial table of the ReLU cancellation function --------------------------
+
+
+def test_relu_cancellation_table_accuracy():
+    """Each piece reproduces G(x) = (t - atan t)/(2 pi t**3), x = t**2, to 0.1 ulp
+    in exact arithmetic, and the pieces tile [0, 15/4]."""
+    pieces = _kernels.g_pieces()
+    edges = []
+    with mpmath.workdps(40):
+        for centre, inv_half_width, c0_hi, c0_lo, tail in pieces:
+            half_width = 1 / mpmath.mpf(inv_half_width)
+            edges.append((centre - half_width, centre + half_width))
+            coefficients = [mpmath.mpf(c0_hi) + mpmath.mpf(c0_lo)] + [
+                mpmath.mpf(x) for x in tail
+            ]
+            worst = mpmath.mpf(0)
+            for y in mpmath.linspace(-1, 1, 61):
+                x = centre + half_width * y
+                t = mpmath.sqrt(x)
+                exact = (
+                    (t - mpmath.atan(t)) / (2 * mpmath.pi * t**3)
+                    if x > 0
+                    else 1 / (6 * mpmath.pi)
+                )
+                approx = mpmath.polyval(coefficients[::-1], y)
+                worst = max(worst, abs(approx / exact - 1))
+            assert worst < 0.1 * 2.0**-53
+    assert edges[0][0] == 0
+    assert edges[-1][1] == 3.75
+    for (_, upper), (lower, _) in zip(edges, edges[1:]):
+        assert upper == lower

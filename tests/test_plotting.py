@@ -1,0 +1,480 @@
+"""Tests of reluspec.plotting on hand-made results whose stability is known.
+
+The result built here mimics a first-order transition with K = 3: the
+unspecialised branch is the equilibrium up to the equal-free-energy point
+alpha = 20, metastable up to the branch point alpha = 30 and unstable beyond.
+The specialised branch leaves the branch point unstable, turns at the fold
+alpha = 12, is metastable up to alpha = 20 and the equilibrium beyond. Every
+expected count and junction below follows from this construction.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.image
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from reluspec.analysis import (
+    CriticalPoint,
+    DiagramRow,
+    LearningCurve,
+    PhaseDiagram,
+    SpecializationResult,
+    StateBranch,
+    Transition,
+)
+from reluspec.plotting import (
+    BRANCH_COLORS,
+    MARKERS,
+    plot_learning_curve,
+    plot_order_parameters,
+    plot_phase_diagram,
+    stability_runs,
+)
+
+ALPHA_FOLD, ALPHA_FIRST_ORDER, ALPHA_BRANCH = 12.0, 20.0, 30.0
+UNSPECIALIZED, SPECIALIZED = "unspecialized", "specialized R>S"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _unspecialized_state(alpha):
+    alpha = np.asarray(alpha, dtype=float)
+    r = 0.3 * alpha / (alpha + 5.0)
+    return r, r, 0.2 * alpha / (alpha + 5.0), 0.4 / (1.0 + alpha / 8.0)
+
+
+def _specialized_state(s):
+    """State at curve parameter s in [-1, 1]: s = -1 is the branch point, s = 0
+    the fold."""
+    s = np.asarray(s, dtype=float)
+    R0, S0, C0, error0 = _unspecialized_state(ALPHA_BRANCH)
+    t = s + 1.0
+    alpha = np.where(
+        s < 0,
+        ALPHA_FOLD + (ALPHA_BRANCH - ALPHA_FOLD) * s**2,
+        ALPHA_FOLD + 48.0 * s**2,
+    )
+    return alpha, R0 + 0.5 * t, S0 - 0.1 * t, C0 - 0.05 * t, error0 - 0.08 * t
+
+
+def _state(R, S, C, error):
+    return {
+        "R": float(R),
+        "S": float(S),
+        "C": float(C),
+        "generalization_error": float(error),
+        "free_energy": 0.0,
+    }
+
+
+def first_order_result() -> SpecializationResult:
+    """Return the hand-made result described in the module docstring."""
+    alpha = np.geomspace(0.5, 60.0, 80)
+    R, S, C, error = _unspecialized_state(alpha)
+    unspecialized = StateBranch(
+        UNSPECIALIZED,
+        alpha,
+        R,
+        S,
+        C,
+        error,
+        np.zeros_like(alpha),
+        (alpha > ALPHA_BRANCH).astype(np.int64),
+        alpha <= ALPHA_FIRST_ORDER,
+    )
+    # An even number of points, so that no point sits exactly at the fold s = 0.
+    s = np.linspace(-1.0, 1.0, 40)
+    s_alpha, s_R, s_S, s_C, s_error = _specialized_state(s)
+    specialized = StateBranch(
+        SPECIALIZED,
+        s_alpha,
+        s_R,
+        s_S,
+        s_C,
+        s_error,
+        np.zeros_like(s_alpha),
+        (s < 0).astype(np.int64),
+        (s > 0) & (s_alpha >= ALPHA_FIRST_ORDER),
+    )
+    s_first_order = np.sqrt((ALPHA_FIRST_ORDER - ALPHA_FOLD) / 48.0)
+    fold_state = _state(*_specialized_state(0.0)[1:])
+    branch_state = _state(*_specialized_state(-1.0)[1:])
+    jump_state = _state(*_specialized_state(s_first_order)[1:])
+    before_state = _state(*_unspecialized_state(ALPHA_FIRST_ORDER))
+    points = [
+        CriticalPoint(
+            "fold", ALPHA_FOLD, 1e-13, (SPECIALIZED,), {SPECIALIZED: fold_state}, 0.0
+        ),
+        CriticalPoint(
+            "first_order",
+            ALPHA_FIRST_ORDER,
+            1e-12,
+            (UNSPECIALIZED, SPECIALIZED),
+            {UNSPECIALIZED: before_state, SPECIALIZED: jump_state},
+            0.0,
+        ),
+        CriticalPoint(
+            "branch_point",
+            ALPHA_BRANCH,
+            1e-12,
+            (UNSPECIALIZED, SPECIALIZED),
+            {UNSPECIALIZED: branch_state, SPECIALIZED: branch_state},
+            0.0,
+        ),
+    ]
+    jump = jump_state["generalization_error"] - before_state["generalization_error"]
+    transitions = [
+        Transition(
+            "first_order",
+            ALPHA_FIRST_ORDER,
+            1e-12,
+            UNSPECIALIZED,
+            SPECIALIZED,
+            jump,
+            (ALPHA_FOLD, float("nan")),
+        )
+    ]
+    below = alpha[alpha <= ALPHA_FIRST_ORDER]
+    above = alpha[alpha > ALPHA_FIRST_ORDER]
+    curve_alpha = np.concatenate([below, [ALPHA_FIRST_ORDER, ALPHA_FIRST_ORDER], above])
+    names = (UNSPECIALIZED,) * (len(below) + 1) + (SPECIALIZED,) * (len(above) + 1)
+    zeros = np.zeros_like(curve_alpha)
+    curve = LearningCurve(curve_alpha, zeros, zeros, zeros, zeros, zeros, names)
+    return SpecializationResult(
+        "erf", 3, (0.5, 60.0), [unspecialized, specialized], points, transitions, curve
+    )
+
+
+def first_order_diagram() -> PhaseDiagram:
+    """Return a diagram with a continuous (relu) and a first-order (erf) family."""
+    rows = []
+    for K in (2, 3, 5, 10, 20):
+        alpha_relu = 2 * np.pi * (1 + 1 / K)
+        rows.append(DiagramRow("relu", K, "branch_point", alpha_relu, 1e-12, "a"))
+        rows.append(
+            DiagramRow("relu", K, "transition:continuous", alpha_relu, 1e-12, "b")
+        )
+        if K >= 3:
+            rows.append(DiagramRow("erf", K, "fold", 20.0 + 3 * K, 1e-12, "c"))
+            rows.append(DiagramRow("erf", K, "first_order", 25.0 + 3.5 * K, 1e-12, "d"))
+            rows.append(
+                DiagramRow(
+                    "erf", K, "transition:first_order", 25.0 + 3.5 * K, 1e-12, "e"
+                )
+            )
+    rows.sort(key=lambda r: (r.activation, r.K, r.alpha))
+    return PhaseDiagram(rows, {}, (0.5, 100.0))
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def _branch_lines(ax):
+    return [line for line in ax.lines if str(line.get_gid()).startswith("branch:")]
+
+
+def _count_styles(lines):
+    counts = {"-": 0, "--": 0, ":": 0}
+    for line in lines:
+        style = line.get_linestyle()
+        if style in counts:
+            counts[style] += 1
+    return counts
+
+
+def _assert_png(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    image = matplotlib.image.imread(path)
+    assert image.shape[0] > 100 and image.shape[1] > 100
+    # A blank canvas has one colour; a drawn figure has many.
+    assert np.ptp(image[..., :3]) > 0.5
+
+
+# -- stability runs --------------------------------------------------------------------
+def test_runs_follow_stability_classes():
+    result = first_order_result()
+    classes = {
+        b.name: [c for c, _ in stability_runs(b, result.critical_points)]
+        for b in result.branches
+    }
+    assert classes[UNSPECIALIZED] == ["equilibrium", "metastable", "unstable"]
+    assert classes[SPECIALIZED] == ["unstable", "metastable", "equilibrium"]
+
+
+def test_runs_meet_at_critical_points():
+    result = first_order_result()
+    runs = stability_runs(result.branch(SPECIALIZED), result.critical_points)
+    (_, unstable), (_, metastable), (_, equilibrium) = runs
+    # The fold lies between two grid points (s = +-1/39), so it must come
+    # from the critical point, not from a grid point or a midpoint.
+    assert unstable["alpha"][-1] == ALPHA_FOLD
+    assert metastable["alpha"][0] == ALPHA_FOLD
+    fold_error = _specialized_state(0.0)[4]
+    assert unstable["generalization_error"][-1] == pytest.approx(fold_error, abs=1e-15)
+    assert metastable["alpha"][-1] == ALPHA_FIRST_ORDER
+    assert equilibrium["alpha"][0] == ALPHA_FIRST_ORDER
+
+    runs = stability_runs(result.branch(UNSPECIALIZED), result.critical_points)
+    (_, equilibrium), (_, metastable), (_, unstable) = runs
+    assert equilibrium["alpha"][-1] == ALPHA_FIRST_ORDER
+    assert metastable["alpha"][-1] == ALPHA_BRANCH
+    assert unstable["alpha"][0] == ALPHA_BRANCH
+
+
+def test_runs_keep_every_point_in_its_class():
+    result = first_order_result()
+    for branch in result.branches:
+        runs = stability_runs(branch, result.critical_points)
+        interiors = []
+        for index, (stability, values) in enumerate(runs):
+            start = 0 if index == 0 else 1
+            stop = len(values["alpha"]) if index == len(runs) - 1 else -1
+            interiors.append((stability, values["alpha"][start:stop]))
+        joined = np.concatenate([alpha for _, alpha in interiors])
+        np.testing.assert_array_equal(joined, branch.alpha)
+        offset = 0
+        for stability, alpha in interiors:
+            n_unstable = branch.n_unstable[offset : offset + len(alpha)]
+            equilibrium = branch.equilibrium[offset : offset + len(alpha)]
+            if stability == "unstable":
+                assert np.all(n_unstable > 0)
+            else:
+                assert np.all(n_unstable == 0)
+                assert np.all(equilibrium == (stability == "equilibrium"))
+            offset += len(alpha)
+
+
+def test_runs_use_midpoint_without_critical_point():
+    alpha = np.array([1.0, 2.0, 3.0, 4.0])
+    values = np.array([0.1, 0.2, 0.3, 0.4])
+    branch = StateBranch(
+        "specialized R>S",
+        alpha,
+        values,
+        values,
+        values,
+        values,
+        values,
+        np.array([0, 0, 1, 1]),
+        np.zeros(4, dtype=bool),
+    )
+    (first, a), (second, b) = stability_runs(branch)
+    assert (first, second) == ("metastable", "unstable")
+    assert a["alpha"].tolist() == [1.0, 2.0, 2.5]
+    assert b["alpha"].tolist() == [2.5, 3.0, 4.0]
+    assert a["generalization_error"][-1] == pytest.approx(0.25, abs=1e-15)
+
+
+def test_runs_of_empty_branch():
+    empty = np.zeros(0)
+    branch = StateBranch(
+        UNSPECIALIZED,
+        empty,
+        empty,
+        empty,
+        empty,
+        empty,
+        empty,
+        empty.astype(int),
+        empty > 0,
+    )
+    assert stability_runs(branch) == []
+
+
+# -- learning curve --------------------------------------------------------------------
+def test_learning_curve_line_styles():
+    result = first_order_result()
+    fig = plot_learning_curve(result)
+    ax = fig.axes[0]
+    lines = _branch_lines(ax)
+    assert _count_styles(lines) == {"-": 2, "--": 2, ":": 2}
+    for name in (UNSPECIALIZED, SPECIALIZED):
+        colour = matplotlib.colors.to_rgba(BRANCH_COLORS[name])
+        own = [
+            line
+            for line in lines
+            if matplotlib.colors.to_rgba(line.get_color()) == colour
+        ]
+        assert sorted(line.get_linestyle() for line in own) == ["-", "--", ":"]
+    # Every Line2D on the axes is a branch run, a marker or a transition line.
+    others = [line for line in ax.lines if line not in lines]
+    assert all(line.get_linestyle() in ("None", "-.") for line in others)
+
+
+def test_learning_curve_marks_points_and_transitions():
+    result = first_order_result()
+    ax = plot_learning_curve(result).axes[0]
+    gids = [str(line.get_gid()) for line in ax.lines]
+    # The branch point is one state shared by both branches (one marker);
+    # the first-order point has two states with different errors.
+    assert gids.count("critical:fold") == 1
+    assert gids.count("critical:branch_point") == 1
+    assert gids.count("critical:first_order") == 2
+    markers = {
+        str(line.get_gid()): line.get_marker()
+        for line in ax.lines
+        if str(line.get_gid()).startswith("critical:")
+    }
+    assert markers == {f"critical:{kind}": marker for kind, marker in MARKERS.items()}
+    transitions = [
+        line for line in ax.lines if line.get_gid() == "transition:first_order"
+    ]
+    assert len(transitions) == 1
+    assert transitions[0].get_xdata()[0] == ALPHA_FIRST_ORDER
+    texts = [text.get_text() for text in ax.texts]
+    assert any(text.startswith("first-order transition") for text in texts)
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert UNSPECIALIZED in legend
+    assert "first-order transition" in legend
+
+
+def test_learning_curve_axes_and_png(tmp_path):
+    path = tmp_path / "curve.png"
+    fig = plot_learning_curve(first_order_result(), path=path)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert ax.get_yscale() == "linear"
+    assert ax.get_xlim() == pytest.approx((0.5, 60.0))
+    _assert_png(path)
+
+
+def test_learning_curve_on_given_axes():
+    fig, (left, right) = plt.subplots(1, 2)
+    returned = plot_learning_curve(first_order_result(), ax=right, log_alpha=False)
+    assert returned is fig
+    assert len(_branch_lines(right)) == 6
+    assert len(left.lines) == 0
+    assert right.get_xscale() == "linear"
+
+
+def test_learning_curve_after_json_round_trip(tmp_path):
+    result = first_order_result()
+    path = tmp_path / "result.json"
+    result.to_json(path)
+    loaded = SpecializationResult.from_json(path)
+    direct = _branch_lines(plot_learning_curve(result).axes[0])
+    reloaded = _branch_lines(plot_learning_curve(loaded).axes[0])
+    assert len(direct) == len(reloaded)
+    for a, b in zip(direct, reloaded, strict=True):
+        assert a.get_linestyle() == b.get_linestyle()
+        np.testing.assert_array_equal(a.get_xdata(), b.get_xdata())
+        np.testing.assert_array_equal(a.get_ydata(), b.get_ydata())
+
+
+def test_learning_curve_without_special_points():
+    result = first_order_result()
+    branch = result.branch(UNSPECIALIZED)
+    alone = StateBranch(
+        UNSPECIALIZED,
+        branch.alpha,
+        branch.R,
+        branch.S,
+        branch.C,
+        branch.generalization_error,
+        branch.free_energy,
+        np.zeros_like(branch.n_unstable),
+        np.ones_like(branch.equilibrium),
+    )
+    plain = SpecializationResult(
+        "relu", 2, (0.5, 60.0), [alone], [], [], result.learning_curve
+    )
+    ax = plot_learning_curve(plain).axes[0]
+    assert _count_styles(_branch_lines(ax)) == {"-": 1, "--": 0, ":": 0}
+    assert len(ax.lines) == 1
+
+
+# -- order parameters ------------------------------------------------------------------
+def test_order_parameters_panels(tmp_path):
+    path = tmp_path / "order.png"
+    result = first_order_result()
+    fig = plot_order_parameters(result, path=path)
+    assert len(fig.axes) == 3
+    for ax, key in zip(fig.axes, ("R", "S", "C"), strict=True):
+        lines = _branch_lines(ax)
+        assert _count_styles(lines) == {"-": 2, "--": 2, ":": 2}
+        assert ax.get_xscale() == "log"
+        assert ax.get_ylabel().startswith(f"${key}$")
+        # The equilibrium run of the unspecialised branch ends at the
+        # first-order point, with that point's value of the order parameter.
+        first = next(
+            line
+            for line in lines
+            if line.get_gid() == f"branch:{UNSPECIALIZED}:equilibrium"
+        )
+        expected = result.critical_points[1].states[UNSPECIALIZED][key]
+        assert first.get_xdata()[-1] == ALPHA_FIRST_ORDER
+        assert first.get_ydata()[-1] == expected
+    _assert_png(path)
+
+
+def test_order_parameters_rejects_wrong_axes():
+    fig, axes = plt.subplots(1, 2)
+    with pytest.raises(ValueError, match="three Axes"):
+        plot_order_parameters(first_order_result(), axes=axes)
+
+
+# -- phase diagram ---------------------------------------------------------------------
+def test_phase_diagram_markers(tmp_path):
+    path = tmp_path / "diagram.png"
+    diagram = first_order_diagram()
+    fig = plot_phase_diagram(diagram, path=path)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    for activation in ("relu", "erf"):
+        for kind in MARKERS:
+            rows = diagram.select(activation, kind)
+            lines = [
+                line
+                for line in ax.lines
+                if line.get_gid() == f"critical:{activation}:{kind}"
+            ]
+            if not rows:
+                assert lines == []
+                continue
+            (line,) = lines
+            assert line.get_marker() == MARKERS[kind]
+            assert sorted(line.get_xdata()) == sorted(row.K for row in rows)
+            assert sorted(line.get_ydata()) == sorted(row.alpha for row in rows)
+        rings = [
+            line for line in ax.lines if line.get_gid() == f"transition:{activation}"
+        ]
+        (ring,) = rings
+        expected = [
+            r
+            for r in diagram.rows
+            if r.activation == activation and r.kind.startswith("transition:")
+        ]
+        assert len(ring.get_xdata()) == len(expected)
+    colours = {
+        activation: {
+            matplotlib.colors.to_rgba(line.get_color())
+            for line in ax.lines
+            if str(line.get_gid()).startswith(f"critical:{activation}:")
+        }
+        for activation in ("relu", "erf")
+    }
+    assert len(colours["relu"]) == 1
+    assert len(colours["erf"]) == 1
+    assert colours["relu"] != colours["erf"]
+    _assert_png(path)
+
+
+def test_phase_diagram_after_json_round_trip(tmp_path):
+    diagram = first_order_diagram()
+    path = tmp_path / "diagram.json"
+    diagram.to_json(path)
+    loaded = PhaseDiagram.from_json(path)
+    ax = plot_phase_diagram(loaded).axes[0]
+    markers = [line for line in ax.lines if str(line.get_gid()).startswith("critical:")]
+    assert sum(len(line.get_xdata()) for line in markers) == sum(
+        1 for row in diagram.rows if not row.kind.startswith("transition:")
+    )

@@ -1,0 +1,257 @@
+"""Tests of the specialisation analysis: branches, critical points, transitions.
+
+Critical points located by the library are checked against roots of the
+defining equations found with mpmath.findroot on an independent closed-form
+implementation of the free energy (tests/reference_free_energy.py), and the
+equilibrium against brute-force minimisation with scipy.
+"""
+
+import json
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+import reference_free_energy as ref
+import reluspec as rs
+from reluspec.theory.free_energy import free_energy_gradient
+from reluspec.order_parameters import symmetric_matrices
+
+
+@pytest.fixture(scope="module")
+def erf2():
+    return rs.solve(rs.SpecializationProblem("erf", 2), alpha=(1.0, 60.0))
+
+
+@pytest.fixture(scope="module")
+def erf3():
+    return rs.solve(rs.SpecializationProblem("erf", 3), alpha=(1.0, 100.0))
+
+
+@pytest.fixture(scope="module")
+def relu3():
+    return rs.solve(rs.SpecializationProblem("relu", 3), alpha=(1.0, 100.0))
+
+
+def _points(result, kind, branch=None):
+    return [
+        p
+        for p in result.critical_points
+        if p.kind == kind and (branch is None or branch in p.branches)
+    ]
+
+
+# -- input validation ----------------------------------------------------------------
+@pytest.mark.parametrize("K", [1, 0, -3, 2.5, True, "3"])
+def test_problem_rejects_invalid_K(K):
+    with pytest.raises(ValueError, match="K"):
+        rs.SpecializationProblem("relu", K)
+
+
+def test_problem_rejects_unknown_activation():
+    with pytest.raises(ValueError, match="relu"):
+        rs.SpecializationProblem("tanh", 3)
+
+
+@pytest.mark.parametrize(
+    "alpha", [(5.0, 1.0), (0.0, 1.0), (-1.0, 2.0), (1.0, math.inf), (1.0,), "1:5", (math.nan, 2)]
+)
+def test_solve_rejects_invalid_alpha(alpha):
+    with pytest.raises(ValueError, match="alpha"):
+        rs.solve(rs.SpecializationProblem("relu", 2), alpha=alpha)
+
+
+def test_solve_rejects_low_precision():
+    with pytest.raises(ValueError, match="precision"):
+        rs.solve(rs.SpecializationProblem("relu", 2), alpha=(1, 2), precision=8)
+
+
+# -- erf, K = 2: a continuous transition ----------------------------------------------
+def test_erf2_has_one_continuous_transition(erf2):
+    """Biehl, Schlösser and Ahr (Europhys. Lett. 44, 261, 1998) report a
+    continuous specialisation transition for erf with K = 2 near alpha = 23.7."""
+    assert [t.kind for t in erf2.transitions] == ["continuous"]
+    transition = erf2.transitions[0]
+    assert 22.5 < transition.alpha < 25.0
+    assert transition.before == "unspecialized"
+    assert transition.after == "specialized R>S"
+
+
+def test_erf2_branch_point_matches_mpmath_root(erf2):
+    (point,) = _points(erf2, "branch_point")
+    state = point.states["unspecialized"]
+    m0 = state["R"] + state["S"]
+    root = ref.branch_point("erf", 2, m0, state["C"], point.alpha)
+    # The defining system is regular, so Newton in double precision reaches
+    # the root to a few ulp times its condition number; 1e-12 is generous.
+    assert point.alpha == pytest.approx(float(root[2]), rel=1e-12)
+    assert point.alpha_error < 1e-10 * point.alpha
+
+
+def test_erf2_has_no_R_below_S_branch(erf2):
+    names = [b.name for b in erf2.branches]
+    assert "unspecialized" in names
+    assert "specialized R>S" in names
+    assert not any("R<S" in name for name in names)
+
+
+# -- erf, K = 3: a first-order transition ----------------------------------------------
+def test_erf3_transition_is_first_order(erf3):
+    kinds = [t.kind for t in erf3.transitions]
+    assert kinds[0] == "first_order"
+    first = erf3.transitions[0]
+    assert first.before == "unspecialized"
+    assert first.after == "specialized R>S"
+    assert first.jump < 0
+
+
+def test_erf3_fold_precedes_equal_free_energy(erf3):
+    (fold,) = _points(erf3, "fold", "specialized R>S")
+    (first,) = _points(erf3, "first_order")
+    (branch_point,) = _points(erf3, "branch_point", "unspecialized")
+    assert fold.alpha < first.alpha < branch_point.alpha
+
+
+def test_erf3_first_order_matches_mpmath_root(erf3):
+    (point,) = _points(erf3, "first_order")
+    u1 = [point.states["unspecialized"][k] for k in "RSC"]
+    u2 = [point.states["specialized R>S"][k] for k in "RSC"]
+    root = ref.equal_free_energy("erf", 3, u1, u2, point.alpha)
+    assert point.alpha == pytest.approx(float(root[6]), rel=1e-10)
+
+
+def test_erf3_fold_matches_mpmath_root(erf3):
+    (point,) = _points(erf3, "fold", "specialized R>S")
+    state = point.states["specialized R>S"]
+    root = ref.fold("erf", 3, state["R"], state["S"], state["C"], point.alpha)
+    assert point.alpha == pytest.approx(float(root[3]), rel=1e-10)
+
+
+# -- ReLU, K = 3 ---------------------------------------------------------------------------
+def test_relu3_branch_point_matches_mpmath_root(relu3):
+    (point,) = _points(relu3, "branch_point", "unspecialized")
+    state = point.states["unspecialized"]
+    root = ref.branch_point("relu", 3, state["R"] * 3, state["C"], point.alpha)
+    assert point.alpha == pytest.approx(float(root[2]), rel=1e-12)
+
+
+def test_relu3_fold_and_branch_point_both_reported(relu3):
+    """The fold of the R > S branch lies a hair below the branch point; both
+    must be reported, in order, as separate points."""
+    folds = _points(relu3, "fold", "specialized R>S")
+    (branch_point,) = _points(relu3, "branch_point", "unspecialized")
+    assert len(folds) == 1
+    assert folds[0].alpha < branch_point.alpha
+    assert branch_point.alpha - folds[0].alpha < 0.05 * branch_point.alpha
+
+
+def test_relu3_fold_matches_mpmath_root(relu3):
+    (point,) = _points(relu3, "fold", "specialized R>S")
+    state = point.states["specialized R>S"]
+    root = ref.fold("relu", 3, state["R"], state["S"], state["C"], point.alpha)
+    assert point.alpha == pytest.approx(float(root[3]), rel=1e-10)
+
+
+def test_relu3_both_specialized_branches_found(relu3):
+    names = {b.name for b in relu3.branches}
+    assert {"unspecialized", "specialized R>S", "specialized R<S"} <= names
+
+
+def test_relu3_specialized_states_beat_unspecialized(relu3):
+    """At large alpha both specialised states exist and are stable; R > S has
+    the lower free energy."""
+    alpha = 50.0
+    problem = rs.SpecializationProblem("relu", 3)
+    energies = {}
+    for name in ("specialized R>S", "specialized R<S"):
+        branch = relu3.branch(name)
+        i = int(np.argmin(np.abs(branch.alpha - alpha)))
+        assert branch.n_unstable[i] == 0
+        u = problem.stationary_point([branch.R[i], branch.S[i], branch.C[i]], alpha)
+        energies[name] = problem.free_energy(u, alpha)
+    assert energies["specialized R>S"] < energies["specialized R<S"]
+
+
+# -- consistency with the full theory and with brute force ----------------------------------
+@pytest.mark.parametrize("fixture", ["erf3", "relu3"])
+def test_branches_are_stationary_in_full_space(fixture, request):
+    """Site-symmetric stationary points are stationary points of the free energy
+    of the full matrices, because of the permutation symmetry."""
+    result = request.getfixturevalue(fixture)
+    act = rs.activation(result.activation)
+    for branch in result.branches:
+        for i in range(0, len(branch.alpha), max(1, len(branch.alpha) // 5)):
+            R, Q, T = symmetric_matrices(branch.R[i], branch.S[i], branch.C[i], result.K)
+            dR, dQ = free_energy_gradient(act, R, Q, branch.alpha[i], T)
+            off_diagonal = dQ[~np.eye(result.K, dtype=bool)]
+            scale = result.K * branch.alpha[i]
+            assert np.max(np.abs(dR)) < 1e-8 * scale
+            assert np.max(np.abs(off_diagonal)) < 1e-8 * scale
+
+
+@pytest.mark.parametrize("alpha", [5.0, 20.0, 34.0, 35.0, 80.0])
+def test_equilibrium_is_global_minimum(erf3, alpha):
+    """The learning curve's free energy is the least one that scipy's
+    minimiser finds from many starts."""
+    curve = erf3.learning_curve
+    F_curve = np.interp(alpha, curve.alpha, curve.free_energy)
+    rng = np.random.default_rng(1)
+
+    def objective(u):
+        R, S, C = u
+        A = 1 - C - (R - S) ** 2
+        B = 1 + 2 * C - (R + 2 * S) ** 2
+        if not (A > 0 and B > 0 and abs(R) < 1 and abs(S) < 1 and abs(C) < 1):
+            return 1e6
+        return float(ref.free_energy("erf", 3, R, S, C, alpha))
+
+    best = math.inf
+    for _ in range(12):
+        start = rng.uniform([-0.5, -0.3, -0.2], [0.99, 0.6, 0.3])
+        if objective(start) >= 1e6:
+            continue
+        found = minimize(objective, start, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 4000})
+        best = min(best, found.fun)
+    # Linear interpolation of F between grid points of spacing ~2% in alpha
+    # errs by far less than 1e-3 (F is smooth except at transitions).
+    assert best >= F_curve - 1e-3
+    assert best <= F_curve + 1e-3
+
+
+# -- high precision ------------------------------------------------------------------------------
+def test_precision_refines_branch_point():
+    problem = rs.SpecializationProblem("erf", 2)
+    result = rs.solve(problem, alpha=(10.0, 40.0), precision=30)
+    (point,) = _points(result, "branch_point")
+    state = point.states["unspecialized"]
+    root = ref.branch_point("erf", 2, state["R"] + state["S"], state["C"], point.alpha, dps=45)
+    with mp.workdps(40):
+        difference = abs(mp.mpf(point.alpha_high_precision) - root[2])
+        assert difference < mp.mpf(10) ** -25 * root[2]
+
+
+# -- results -------------------------------------------------------------------------------------
+def test_json_round_trip(relu3, tmp_path):
+    path = tmp_path / "relu3.json"
+    relu3.to_json(path)
+    again = rs.SpecializationResult.from_json(path)
+    assert again.K == 3
+    assert again.activation == "relu"
+    assert [b.name for b in again.branches] == [b.name for b in relu3.branches]
+    for a, b in zip(again.branches, relu3.branches):
+        np.testing.assert_array_equal(a.alpha, b.alpha)
+        np.testing.assert_array_equal(a.generalization_error, b.generalization_error)
+        np.testing.assert_array_equal(a.n_unstable, b.n_unstable)
+    assert again.critical_points == relu3.critical_points
+    assert again.transitions == relu3.transitions
+    assert json.loads(path.read_text())["metadata"]["version"] == rs.__version__
+
+
+def test_csv_has_one_row_per_point(relu3):
+    lines = relu3.to_csv().strip().splitlines()
+    header = lines[0].split(",")
+    assert header[:4] == ["activation", "K", "branch", "alpha"]
+    assert "n_unstable" in header
+    assert len(lines) - 1 == sum(len(b.alpha) for b in relu3.branches)
