@@ -48,16 +48,16 @@ def _unspecialized_state(alpha):
     return r, r, 0.2 * alpha / (alpha + 5.0), 0.4 / (1.0 + alpha / 8.0)
 
 
-def _specialized_state(s):
+def _specialized_state(s, fold=ALPHA_FOLD, branch=ALPHA_BRANCH):
     """State at curve parameter s in [-1, 1]: s = -1 is the branch point, s = 0
-    the fold."""
+    the fold, s = 1 lies at alpha = 60."""
     s = np.asarray(s, dtype=float)
-    R0, S0, C0, error0 = _unspecialized_state(ALPHA_BRANCH)
+    R0, S0, C0, error0 = _unspecialized_state(branch)
     t = s + 1.0
     alpha = np.where(
         s < 0,
-        ALPHA_FOLD + (ALPHA_BRANCH - ALPHA_FOLD) * s**2,
-        ALPHA_FOLD + 48.0 * s**2,
+        fold + (branch - fold) * s**2,
+        fold + (60.0 - fold) * s**2,
     )
     return alpha, R0 + 0.5 * t, S0 - 0.1 * t, C0 - 0.05 * t, error0 - 0.08 * t
 
@@ -72,8 +72,11 @@ def _state(R, S, C, error):
     }
 
 
-def first_order_result() -> SpecializationResult:
-    """Return the hand-made result described in the module docstring."""
+def first_order_result(
+    fold=ALPHA_FOLD, first_order=ALPHA_FIRST_ORDER, branch=ALPHA_BRANCH
+) -> SpecializationResult:
+    """Return the hand-made result described in the module docstring, with
+    its fold, first-order point and branch point at the given alpha."""
     alpha = np.geomspace(0.5, 60.0, 80)
     R, S, C, error = _unspecialized_state(alpha)
     unspecialized = StateBranch(
@@ -84,12 +87,12 @@ def first_order_result() -> SpecializationResult:
         C,
         error,
         np.zeros_like(alpha),
-        (alpha > ALPHA_BRANCH).astype(np.int64),
-        alpha <= ALPHA_FIRST_ORDER,
+        (alpha > branch).astype(np.int64),
+        alpha <= first_order,
     )
     # An even number of points, so that no point sits exactly at the fold s = 0.
     s = np.linspace(-1.0, 1.0, 40)
-    s_alpha, s_R, s_S, s_C, s_error = _specialized_state(s)
+    s_alpha, s_R, s_S, s_C, s_error = _specialized_state(s, fold, branch)
     specialized = StateBranch(
         SPECIALIZED,
         s_alpha,
@@ -99,20 +102,20 @@ def first_order_result() -> SpecializationResult:
         s_error,
         np.zeros_like(s_alpha),
         (s < 0).astype(np.int64),
-        (s > 0) & (s_alpha >= ALPHA_FIRST_ORDER),
+        (s > 0) & (s_alpha >= first_order),
     )
-    s_first_order = np.sqrt((ALPHA_FIRST_ORDER - ALPHA_FOLD) / 48.0)
-    fold_state = _state(*_specialized_state(0.0)[1:])
-    branch_state = _state(*_specialized_state(-1.0)[1:])
-    jump_state = _state(*_specialized_state(s_first_order)[1:])
-    before_state = _state(*_unspecialized_state(ALPHA_FIRST_ORDER))
+    s_first_order = np.sqrt((first_order - fold) / (60.0 - fold))
+    fold_state = _state(*_specialized_state(0.0, fold, branch)[1:])
+    branch_state = _state(*_specialized_state(-1.0, fold, branch)[1:])
+    jump_state = _state(*_specialized_state(s_first_order, fold, branch)[1:])
+    before_state = _state(*_unspecialized_state(first_order))
     points = [
         CriticalPoint(
-            "fold", ALPHA_FOLD, 1e-13, (SPECIALIZED,), {SPECIALIZED: fold_state}, 0.0
+            "fold", fold, 1e-13, (SPECIALIZED,), {SPECIALIZED: fold_state}, 0.0
         ),
         CriticalPoint(
             "first_order",
-            ALPHA_FIRST_ORDER,
+            first_order,
             1e-12,
             (UNSPECIALIZED, SPECIALIZED),
             {UNSPECIALIZED: before_state, SPECIALIZED: jump_state},
@@ -120,7 +123,7 @@ def first_order_result() -> SpecializationResult:
         ),
         CriticalPoint(
             "branch_point",
-            ALPHA_BRANCH,
+            branch,
             1e-12,
             (UNSPECIALIZED, SPECIALIZED),
             {UNSPECIALIZED: branch_state, SPECIALIZED: branch_state},
@@ -131,17 +134,17 @@ def first_order_result() -> SpecializationResult:
     transitions = [
         Transition(
             "first_order",
-            ALPHA_FIRST_ORDER,
+            first_order,
             1e-12,
             UNSPECIALIZED,
             SPECIALIZED,
             jump,
-            (ALPHA_FOLD, float("nan")),
+            (fold, float("nan")),
         )
     ]
-    below = alpha[alpha <= ALPHA_FIRST_ORDER]
-    above = alpha[alpha > ALPHA_FIRST_ORDER]
-    curve_alpha = np.concatenate([below, [ALPHA_FIRST_ORDER, ALPHA_FIRST_ORDER], above])
+    below = alpha[alpha <= first_order]
+    above = alpha[alpha > first_order]
+    curve_alpha = np.concatenate([below, [first_order, first_order], above])
     names = (UNSPECIALIZED,) * (len(below) + 1) + (SPECIALIZED,) * (len(above) + 1)
     zeros = np.zeros_like(curve_alpha)
     curve = LearningCurve(curve_alpha, zeros, zeros, zeros, zeros, zeros, names)
@@ -272,6 +275,99 @@ def test_runs_use_midpoint_without_critical_point():
     assert a["alpha"].tolist() == [1.0, 2.0, 2.5]
     assert b["alpha"].tolist() == [2.5, 3.0, 4.0]
     assert a["generalization_error"][-1] == pytest.approx(0.25, abs=1e-15)
+
+
+def _line_branch(alpha, n_unstable, equilibrium, name=SPECIALIZED):
+    """Return a branch whose state is R = S = C = log(alpha) / 10, a straight
+    line in the coordinates (log alpha, R, S, C) that the runs use."""
+    alpha = np.asarray(alpha, dtype=float)
+    value = 0.1 * np.log(alpha)
+    return StateBranch(
+        name,
+        alpha,
+        value,
+        value,
+        value,
+        value,
+        value,
+        np.asarray(n_unstable),
+        np.asarray(equilibrium, dtype=bool),
+    )
+
+
+def _point_on_line(kind, alpha, names=(SPECIALIZED,)):
+    value = 0.1 * np.log(alpha)
+    state = _state(value, value, value, value)
+    return CriticalPoint(kind, alpha, 0.0, names, {n: state for n in names}, 0.0)
+
+
+def test_runs_with_two_points_in_one_interval():
+    # Sampled too coarsely, the branch jumps from equilibrium to unstable
+    # between alpha = 2 and 3. The first-order point makes it metastable and
+    # the branch point unstable, so the piece between them is metastable.
+    branch = _line_branch([1.0, 2.0, 3.0, 4.0], [0, 0, 1, 1], [1, 1, 0, 0])
+    points = [_point_on_line("branch_point", 2.7), _point_on_line("first_order", 2.3)]
+    runs = stability_runs(branch, points, keys=("alpha",))
+    assert [stability for stability, _ in runs] == [
+        "equilibrium",
+        "metastable",
+        "unstable",
+    ]
+    assert runs[0][1]["alpha"].tolist() == [1.0, 2.0, 2.3]
+    assert runs[1][1]["alpha"].tolist() == [2.3, 2.7]
+    assert runs[2][1]["alpha"].tolist() == [2.7, 3.0, 4.0]
+
+
+def test_runs_skip_fold_of_previous_interval():
+    # The branch turns at the fold s = 0 (alpha = 5, R = 0); the third point
+    # lies just past it, and the first-order point at s = 0.3 lies in the
+    # next interval. The fold projects outside that interval, so it must not
+    # end the metastable run a second time.
+    s = np.array([-1.0, -0.5, 0.01, 0.6, 1.0])
+    alpha = 5.0 + s**2
+    zeros = np.zeros_like(s)
+    branch = StateBranch(
+        SPECIALIZED,
+        alpha,
+        s,
+        zeros,
+        zeros,
+        s,
+        zeros,
+        np.array([1, 1, 0, 0, 0]),
+        np.array([False, False, False, True, True]),
+    )
+    fold = CriticalPoint(
+        "fold", 5.0, 0.0, (SPECIALIZED,), {SPECIALIZED: _state(0, 0, 0, 0)}, 0.0
+    )
+    first_order = CriticalPoint(
+        "first_order",
+        5.09,
+        0.0,
+        (SPECIALIZED,),
+        {SPECIALIZED: _state(0.3, 0, 0, 0.3)},
+        0.0,
+    )
+    runs = stability_runs(branch, [first_order, fold], keys=("alpha", "R"))
+    assert [stability for stability, _ in runs] == [
+        "unstable",
+        "metastable",
+        "equilibrium",
+    ]
+    assert runs[0][1]["R"].tolist() == [-1.0, -0.5, 0.0]
+    assert runs[1][1]["R"].tolist() == [0.0, 0.01, 0.3]
+    assert runs[2][1]["R"].tolist() == [0.3, 0.6, 1.0]
+
+
+def test_runs_drop_point_on_branch_point():
+    # The first point sits on the branch point, where the vanishing
+    # eigenvalue makes n_unstable = 0 by rounding; it must not form a run.
+    branch = _line_branch([3.0, 3.0, 3.5, 4.0], [0, 1, 1, 1], [0, 0, 0, 0])
+    points = [_point_on_line("branch_point", 3.0)]
+    runs = stability_runs(branch, points, keys=("alpha",))
+    assert len(runs) == 1
+    assert runs[0][0] == "unstable"
+    assert runs[0][1]["alpha"].tolist() == [3.0, 3.5, 4.0]
 
 
 def test_runs_of_empty_branch():
@@ -423,49 +519,68 @@ def test_order_parameters_rejects_wrong_axes():
 
 
 # -- phase diagram ---------------------------------------------------------------------
-def test_phase_diagram_markers(tmp_path):
+def _check_diagram_lines(ax, diagram, activation):
+    for kind in MARKERS:
+        rows = diagram.select(activation, kind)
+        lines = [
+            line
+            for line in ax.lines
+            if line.get_gid() == f"critical:{activation}:{kind}"
+        ]
+        if not rows:
+            assert lines == []
+            continue
+        (line,) = lines
+        assert line.get_marker() == MARKERS[kind]
+        assert sorted(line.get_xdata()) == sorted(row.K for row in rows)
+        assert sorted(line.get_ydata()) == sorted(row.alpha for row in rows)
+    (ring,) = [
+        line for line in ax.lines if line.get_gid() == f"transition:{activation}"
+    ]
+    expected = [
+        row
+        for row in diagram.rows
+        if row.activation == activation and row.kind.startswith("transition:")
+    ]
+    assert sorted(ring.get_xdata()) == sorted(row.K for row in expected)
+    assert sorted(ring.get_ydata()) == sorted(row.alpha for row in expected)
+
+
+def _colours_of(ax, activation):
+    return {
+        matplotlib.colors.to_rgba(line.get_color())
+        for line in ax.lines
+        if str(line.get_gid()).startswith(f"critical:{activation}:")
+    }
+
+
+def test_phase_diagram_panels(tmp_path):
     path = tmp_path / "diagram.png"
     diagram = first_order_diagram()
     fig = plot_phase_diagram(diagram, path=path)
-    ax = fig.axes[0]
-    assert ax.get_xscale() == "log"
-    for activation in ("relu", "erf"):
-        for kind in MARKERS:
-            rows = diagram.select(activation, kind)
-            lines = [
-                line
-                for line in ax.lines
-                if line.get_gid() == f"critical:{activation}:{kind}"
-            ]
-            if not rows:
-                assert lines == []
-                continue
-            (line,) = lines
-            assert line.get_marker() == MARKERS[kind]
-            assert sorted(line.get_xdata()) == sorted(row.K for row in rows)
-            assert sorted(line.get_ydata()) == sorted(row.alpha for row in rows)
-        rings = [
-            line for line in ax.lines if line.get_gid() == f"transition:{activation}"
-        ]
-        (ring,) = rings
-        expected = [
-            r
-            for r in diagram.rows
-            if r.activation == activation and r.kind.startswith("transition:")
-        ]
-        assert len(ring.get_xdata()) == len(expected)
-    colours = {
-        activation: {
-            matplotlib.colors.to_rgba(line.get_color())
-            for line in ax.lines
-            if str(line.get_gid()).startswith(f"critical:{activation}:")
-        }
-        for activation in ("relu", "erf")
-    }
-    assert len(colours["relu"]) == 1
-    assert len(colours["erf"]) == 1
-    assert colours["relu"] != colours["erf"]
+    # Rows are sorted by activation, so erf comes first.
+    erf_axes, relu_axes = fig.axes
+    for ax, activation in ((erf_axes, "erf"), (relu_axes, "relu")):
+        assert ax.get_xscale() == "log"
+        assert ax.get_ylabel().startswith(activation)
+        _check_diagram_lines(ax, diagram, activation)
+    assert not any("relu" in str(line.get_gid()) for line in erf_axes.lines)
+    assert len(_colours_of(relu_axes, "relu")) == 1
+    assert len(_colours_of(erf_axes, "erf")) == 1
+    assert _colours_of(relu_axes, "relu") != _colours_of(erf_axes, "erf")
     _assert_png(path)
+
+
+def test_phase_diagram_single_axes():
+    diagram = first_order_diagram()
+    fig, ax = plt.subplots()
+    assert plot_phase_diagram(diagram, ax=ax, log_alpha=True) is fig
+    assert fig.axes == [ax]
+    assert ax.get_yscale() == "log"
+    for activation in ("relu", "erf"):
+        _check_diagram_lines(ax, diagram, activation)
+    combined = plot_phase_diagram(diagram, separate=False)
+    assert len(combined.axes) == 1
 
 
 def test_phase_diagram_after_json_round_trip(tmp_path):
@@ -473,8 +588,75 @@ def test_phase_diagram_after_json_round_trip(tmp_path):
     path = tmp_path / "diagram.json"
     diagram.to_json(path)
     loaded = PhaseDiagram.from_json(path)
-    ax = plot_phase_diagram(loaded).axes[0]
-    markers = [line for line in ax.lines if str(line.get_gid()).startswith("critical:")]
+    fig = plot_phase_diagram(loaded)
+    markers = [
+        line
+        for ax in fig.axes
+        for line in ax.lines
+        if str(line.get_gid()).startswith("critical:")
+    ]
     assert sum(len(line.get_xdata()) for line in markers) == sum(
         1 for row in diagram.rows if not row.kind.startswith("transition:")
     )
+
+
+# -- zoom inset ------------------------------------------------------------------------
+# No grid point of the unspecialised branch lies in [20.2, 20.4]: its
+# neighbours are 20.156 and 21.416.
+CLOSE_POINTS = {"fold": 20.2, "first_order": 20.25, "branch": 20.4}
+
+
+def _zoom_insets(ax):
+    return [child for child in ax.child_axes if child.get_gid() == "zoom"]
+
+
+def test_zoom_on_close_critical_points():
+    result = first_order_result(**CLOSE_POINTS)
+    ax = plot_learning_curve(result).axes[0]
+    (inset,) = _zoom_insets(ax)
+    low, high = inset.get_xlim()
+    # The window extends half the spread of the points (0.2) beyond them.
+    assert low == pytest.approx(20.2 - 0.1, rel=1e-12)
+    assert high == pytest.approx(20.4 + 0.1, rel=1e-12)
+    assert inset.get_xscale() == "linear"
+    assert _count_styles(_branch_lines(inset)) == {"-": 2, "--": 2, ":": 2}
+    gids = [str(line.get_gid()) for line in inset.lines]
+    assert gids.count("critical:fold") == 1
+    assert gids.count("critical:first_order") == 2
+    assert gids.count("critical:branch_point") == 1
+    # Every marker and the branch lines inside the window are within the
+    # inset's y range.
+    y_low, y_high = inset.get_ylim()
+    for point in result.critical_points:
+        for state in point.states.values():
+            assert y_low < state["generalization_error"] < y_high
+
+
+def test_zoom_keeps_metastable_piece():
+    # No grid point of the unspecialised branch lies between the first-order
+    # point (20.25) and the branch point (20.4): the metastable run must still
+    # connect exactly these two points.
+    result = first_order_result(**CLOSE_POINTS)
+    ax = plot_learning_curve(result).axes[0]
+    (line,) = [
+        line
+        for line in _branch_lines(ax)
+        if line.get_gid() == f"branch:{UNSPECIALIZED}:metastable"
+    ]
+    assert line.get_xdata().tolist() == [20.25, 20.4]
+
+
+def test_zoom_absent_or_disabled():
+    wide = plot_learning_curve(first_order_result()).axes[0]
+    assert _zoom_insets(wide) == []
+    close = first_order_result(**CLOSE_POINTS)
+    assert _zoom_insets(plot_learning_curve(close, zoom=False).axes[0]) == []
+
+
+def test_zoom_in_order_parameters(tmp_path):
+    path = tmp_path / "order.png"
+    fig = plot_order_parameters(first_order_result(**CLOSE_POINTS), path=path)
+    for ax in fig.axes[:3]:
+        (inset,) = _zoom_insets(ax)
+        assert _count_styles(_branch_lines(inset)) == {"-": 2, "--": 2, ":": 2}
+    _assert_png(path)

@@ -292,9 +292,10 @@ cdef inline int _prepare(double a, double c, double b, _Cov* s) noexcept nogil:
     _two_sum(s.p, -w, &d0, &d0e)
     _two_sum(d0, (s.pe - we) + d0e, &s.dh, &s.dl)
 
-    # |rho| > 1: rounding (clamped to |rho| = 1) or invalid input.
-    if s.dh < 0.0 or (s.dh == 0.0 and s.dl < 0.0):
-        if s.dh + s.dl < -_DET_TOL * s.p:
+    # |rho| > 1: rounding (clamped to |rho| = 1) or invalid input. The tests
+    # are written so that a NaN from an overflowing c**2 counts as invalid.
+    if not (s.dh > 0.0 or (s.dh == 0.0 and s.dl >= 0.0)):
+        if not (s.dh + s.dl >= -_DET_TOL * s.p):
             return _CORRELATION
         s.dh = 0.0
         s.dl = 0.0

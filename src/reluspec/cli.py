@@ -399,6 +399,8 @@ def _run_curve(args) -> int:
 
 
 def _run_diagram(args) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from .analysis import phase_diagram
     from .plotting import plot_phase_diagram
 
@@ -409,13 +411,16 @@ def _run_diagram(args) -> int:
             f"invalid --K: {len(Ks)} values of K, more than the maximum of "
             f"{MAX_K_VALUES}; split the diagram into several runs"
         )
-    diagram = phase_diagram(
-        activations,
-        Ks,
-        alpha=args.alpha,
-        options=_solve_options(args),
-        progress=not args.quiet,
-    )
+    # Log records go through tqdm while the progress bar is shown, so that
+    # they do not break its line.
+    with logging_redirect_tqdm():
+        diagram = phase_diagram(
+            activations,
+            Ks,
+            alpha=args.alpha,
+            options=_solve_options(args),
+            progress=not args.quiet,
+        )
     print(diagram.table())
     if args.csv is not None:
         diagram.to_csv(args.csv)

@@ -10,10 +10,13 @@ Line styles encode the state of each point of a branch:
 * dashed: metastable, a local minimum of F inside the ansatz that is not global;
 * dotted: unstable, a saddle of F (``n_unstable > 0``).
 
-A branch is drawn as runs of equal style. Two neighbouring runs meet at the
-critical point where the style changes (a fold, branch point or first-order
-point on that branch) when the result lists one there. Otherwise they meet
-halfway between the last point of one run and the first point of the next.
+A branch is drawn as runs of equal style (:func:`stability_runs`). Two
+neighbouring runs meet at the critical point where the style changes (a fold,
+branch point or first-order point on that branch) when the result lists one
+there. Otherwise they meet halfway between the last point of one run and the
+first point of the next. Critical points that lie close together, as the
+fold, first-order point and branch point of a weakly first-order transition
+do, are shown again in an inset with a linear alpha axis.
 
 When no display is available (Linux without ``DISPLAY`` or
 ``WAYLAND_DISPLAY``) and pyplot has not been imported yet, new figures use
@@ -26,11 +29,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from itertools import pairwise
 
 import matplotlib
 import numpy as np
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 __all__ = [
     "ACTIVATION_COLORS",
@@ -54,8 +58,8 @@ _STABILITY_LABELS = {
     "unstable": "unstable (saddle)",
 }
 
-#: Colour of each branch kind; further branches of a kind (``" #2"``) and
-#: unknown names take the next colours of the default cycle.
+#: Colour of each branch kind. Further branches of a kind (``" #2"``) and
+#: other names take the colours of ``_EXTRA_COLORS`` in turn.
 BRANCH_COLORS = {
     "unspecialized": "tab:blue",
     "specialized R>S": "tab:orange",
@@ -85,7 +89,8 @@ _TRANSITION_LABELS = {
     "first_order": "first-order transition",
 }
 
-#: Colour of each activation in phase diagrams; other names use the cycle.
+#: Colour of each activation in phase diagrams. Other names take the colours
+#: of ``_EXTRA_COLORS`` in turn.
 ACTIVATION_COLORS = {"relu": "tab:red", "erf": "tab:blue"}
 
 _ORDER_PARAMETERS = (
@@ -140,44 +145,66 @@ def _stability_classes(branch) -> np.ndarray:
     return classes
 
 
-def _junction(branch, i, critical_points, keys):
-    """Return the point where the style changes between points ``i`` and ``i + 1``.
+def _coordinates(alpha, R, S, C) -> np.ndarray:
+    return np.array([np.log(alpha), R, S, C], dtype=float)
 
-    A critical point of this branch is the junction when it lies within the
-    ellipse through both points whose axes are 1.5 times their distance, in
-    the coordinates (log alpha, R, S, C). Otherwise the midpoint is used.
+
+def _junctions(branch, i, critical_points, keys):
+    """Return the points where the style changes between points ``i`` and ``i + 1``.
+
+    The critical points of this branch that lie within the ellipse through
+    both points, whose major axis is 1.5 times their distance in the
+    coordinates (log alpha, R, S, C), and project onto the segment between
+    them are returned as ``(kind, values)`` in their order along it. Without
+    such a point the midpoint is returned with kind ``None``.
     """
-    before = np.array(
-        [np.log(branch.alpha[i]), branch.R[i], branch.S[i], branch.C[i]], dtype=float
+    before = _coordinates(branch.alpha[i], branch.R[i], branch.S[i], branch.C[i])
+    after = _coordinates(
+        branch.alpha[i + 1], branch.R[i + 1], branch.S[i + 1], branch.C[i + 1]
     )
-    after = np.array(
-        [
-            np.log(branch.alpha[i + 1]),
-            branch.R[i + 1],
-            branch.S[i + 1],
-            branch.C[i + 1],
-        ],
-        dtype=float,
-    )
-    chord = float(np.linalg.norm(after - before))
-    best, best_spread = None, np.inf
+    chord = after - before
+    length = float(np.linalg.norm(chord))
+    found = []
     for point in critical_points:
         state = point.states.get(branch.name)
         if state is None or not point.alpha > 0:
             continue
-        candidate = np.array(
-            [np.log(point.alpha), state["R"], state["S"], state["C"]], dtype=float
-        )
+        candidate = _coordinates(point.alpha, state["R"], state["S"], state["C"])
         spread = np.linalg.norm(candidate - before) + np.linalg.norm(candidate - after)
-        if spread <= 1.5 * chord + 1e-14 and spread < best_spread:
-            best = {"alpha": point.alpha, **state}
-            best_spread = spread
-    if best is None:
-        return {
+        if spread > 1.5 * length + 1e-14:
+            continue
+        # Position of the point's projection along the segment, 0 at point i.
+        # A point that projects outside the segment belongs to a neighbouring
+        # interval, such as the fold just before the first point past it.
+        position = float((candidate - before) @ chord) / max(length**2, 1e-300)
+        if not 0.0 <= position <= 1.0:
+            continue
+        values = {"alpha": point.alpha, **state}
+        found.append((position, point.kind, {key: values[key] for key in keys}))
+    if not found:
+        midpoint = {
             key: 0.5 * (getattr(branch, key)[i] + getattr(branch, key)[i + 1])
             for key in keys
         }
-    return {key: best[key] for key in keys}
+        return [(None, midpoint)]
+    found.sort(key=lambda item: item[0])
+    return [(kind, values) for _, kind, values in found]
+
+
+def _class_after(current: str, kind: str, final: str) -> str:
+    """Return the stability class after passing a critical point of ``kind``.
+
+    A first-order point swaps equilibrium and metastable. A fold or branch
+    point changes the local stability: a stable state becomes unstable, and
+    an unstable one becomes stable, taking ``final`` (the class after the
+    whole segment) when that is stable.
+    """
+    if kind == "first_order":
+        swap = {"equilibrium": "metastable", "metastable": "equilibrium"}
+        return swap.get(current, current)
+    if current != "unstable":
+        return "unstable"
+    return final if final != "unstable" else "metastable"
 
 
 def stability_runs(branch, critical_points=(), keys=("alpha", "generalization_error")):
@@ -189,8 +216,11 @@ def stability_runs(branch, critical_points=(), keys=("alpha", "generalization_er
         Arrays ``alpha, R, S, C, generalization_error, free_energy``,
         ``n_unstable`` and ``equilibrium`` along the branch.
     critical_points : sequence of CriticalPoint
-        Points whose ``states`` may contain this branch; one that lies between
+        Points whose ``states`` may contain this branch. One that lies between
         two points of different class becomes the shared end of both runs.
+        When several lie between the same two points, each pair of
+        neighbours among them bounds a run of two points whose class follows
+        from the kinds passed (see :func:`_class_after`).
     keys : sequence of str
         Quantities to return for each run.
 
@@ -204,8 +234,6 @@ def stability_runs(branch, critical_points=(), keys=("alpha", "generalization_er
     """
     classes = _stability_classes(branch)
     n = len(classes)
-    if n == 0:
-        return []
     runs = []
     start = 0
     head = None  # junction that opens the current run
@@ -216,17 +244,53 @@ def stability_runs(branch, critical_points=(), keys=("alpha", "generalization_er
         values = {
             key: list(np.asarray(getattr(branch, key))[start : i + 1]) for key in keys
         }
-        tail = None if last else _junction(branch, i, critical_points, keys)
-        for key in keys:
-            if head is not None:
+        junctions = [] if last else _junctions(branch, i, critical_points, keys)
+        if head is not None:
+            for key in keys:
                 values[key].insert(0, head[key])
-            if tail is not None:
-                values[key].append(tail[key])
+        if junctions:
+            for key in keys:
+                values[key].append(junctions[0][1][key])
         runs.append(
             (classes[i], {k: np.asarray(v, dtype=float) for k, v in values.items()})
         )
-        head, start = tail, i + 1
-    return runs
+        # Runs between neighbouring critical points inside one interval.
+        current = classes[i]
+        for (kind, left), (_, right) in pairwise(junctions):
+            current = _class_after(current, kind, classes[i + 1])
+            piece = {
+                key: np.array([left[key], right[key]], dtype=float) for key in keys
+            }
+            runs.append((current, piece))
+        head = junctions[-1][1] if junctions else None
+        start = i + 1
+    return _merge_equal_neighbours(runs)
+
+
+def _merge_equal_neighbours(runs):
+    """Join neighbouring runs of one class, dropping their shared junction.
+
+    Repeated consecutive points are removed, and runs of one repeated point
+    are dropped. Such runs arise where a sampled point sits on a fold or
+    branch point, where the sign of the vanishing eigenvalue, and so the
+    class, is rounding noise.
+    """
+    merged = []
+    for stability, values in runs:
+        if all(np.all(v == v[0]) for v in values.values()):
+            continue
+        repeated = np.ones(len(next(iter(values.values()))), dtype=bool)
+        repeated[0] = False
+        for v in values.values():
+            repeated[1:] &= v[1:] == v[:-1]
+        values = {key: v[~repeated] for key, v in values.items()}
+        if merged and merged[-1][0] == stability:
+            previous = merged[-1][1]
+            for key in previous:
+                previous[key] = np.concatenate([previous[key], values[key][1:]])
+            continue
+        merged.append((stability, dict(values)))
+    return merged
 
 
 # -- shared drawing steps --------------------------------------------------------------
@@ -366,14 +430,175 @@ def _set_alpha_axis(ax, result, log_alpha):
     ax.set_xlabel(r"$\alpha = \beta P / (K N)$")
 
 
+# -- zoom on close critical points ---------------------------------------------------
+#: An inset zooms on the critical points when they spread over less than this
+#: fraction of the logarithmic alpha axis, where they would overlap.
+ZOOM_FRACTION = 0.05
+
+# Candidate lower-left corners of the inset, in axes fractions, in order of
+# preference; the margins leave room for the inset's tick labels.
+_INSET_POSITIONS = [(x, y) for y in (0.1, 0.33, 0.56) for x in (0.14, 0.35, 0.56)]
+_INSET_SIZE = 0.36
+
+
+def _zoom_window(result):
+    """Return the alpha window of the zoom inset, or None when none is needed."""
+    lo, hi = (float(a) for a in result.alpha_range)
+    alphas = {p.alpha for p in result.critical_points}
+    alphas |= {t.alpha for t in result.transitions}
+    alphas = sorted(a for a in alphas if lo <= a <= hi)
+    if len(alphas) < 2:
+        return None
+    first, last = alphas[0], alphas[-1]
+    if np.log(last / first) >= ZOOM_FRACTION * np.log(hi / lo):
+        return None
+    margin = 0.5 * (last - first)
+    return max(lo, first - margin), min(hi, last + margin)
+
+
+def _y_range_in_window(lines, window):
+    """Return the range of y that line segments take for x inside ``window``."""
+    start, stop = window
+    ys = []
+    for line in lines:
+        x = np.asarray(line.get_xdata(), dtype=float)
+        y = np.asarray(line.get_ydata(), dtype=float)
+        inside = (x >= start) & (x <= stop)
+        ys.extend(y[inside])
+        # Segments that cross an edge of the window contribute their value there.
+        for edge in (start, stop):
+            crossing = (x[:-1] - edge) * (x[1:] - edge) < 0
+            for i in np.nonzero(crossing)[0]:
+                t = (edge - x[i]) / (x[i + 1] - x[i])
+                ys.append(y[i] + t * (y[i + 1] - y[i]))
+    ys = np.asarray(ys, dtype=float)
+    ys = ys[np.isfinite(ys)]
+    if len(ys) == 0:
+        return None
+    low, high = float(ys.min()), float(ys.max())
+    pad = 0.08 * (high - low) or 0.01 * max(abs(high), 1e-12)
+    return low - pad, high + pad
+
+
+def _densify(points: np.ndarray, step: float = 0.01) -> np.ndarray:
+    """Return points along the polyline ``points`` at most ``step`` apart."""
+    if len(points) < 2:
+        return points
+    pieces = [points[:1]]
+    for start, stop in pairwise(points):
+        count = (
+            int(np.ceil(np.linalg.norm(stop - start) / step))
+            if np.all(np.isfinite([start, stop]))
+            else 1
+        )
+        t = np.arange(1, count + 1)[:, None] / count
+        pieces.append(start + t * (stop - start))
+    return np.vstack(pieces)
+
+
+def _lines_in_axes_fractions(ax) -> np.ndarray:
+    to_axes = ax.transScale + ax.transLimits
+    points = [np.zeros((0, 2))]
+    for line in ax.lines:
+        if str(line.get_gid()).startswith("transition"):
+            continue
+        xy = np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float)
+        if len(xy):
+            points.append(_densify(to_axes.transform(xy)))
+    return np.vstack(points)
+
+
+def _inset_position(ax, result, window, y_range):
+    """Return the lower-left corner (axes fractions) of the zoom inset.
+
+    Each candidate position is scored by the length of curve it would hide,
+    with heavy penalties for covering a transition label or the zoomed
+    region itself, and the lowest score wins.
+    """
+    # Reading the limits applies any pending autoscaling to the transforms.
+    ax.get_xlim()
+    ax.get_ylim()
+    to_axes = ax.transScale + ax.transLimits
+    curves = _lines_in_axes_fractions(ax)
+    (zoom_x0, zoom_y0), (zoom_x1, zoom_y1) = to_axes.transform(
+        [[window[0], y_range[0]], [window[1], y_range[1]]]
+    )
+    label_x = [
+        float(to_axes.transform([[t.alpha, 1.0]])[0, 0]) for t in result.transitions
+    ]
+    best, best_score = _INSET_POSITIONS[0], np.inf
+    for x0, y0 in _INSET_POSITIONS:
+        x1, y1 = x0 + _INSET_SIZE, y0 + _INSET_SIZE
+        inside = (
+            (curves[:, 0] >= x0)
+            & (curves[:, 0] <= x1)
+            & (curves[:, 1] >= y0)
+            & (curves[:, 1] <= y1)
+        )
+        score = float(inside.sum())
+        # Transition lines, and their labels in the top quarter of the axes.
+        for x in label_x:
+            if x0 - 0.04 <= x <= x1:
+                score += 20.0 + (1000.0 if y1 > 0.72 else 0.0)
+        overlap_x = max(0.0, min(x1, zoom_x1) - max(x0, zoom_x0))
+        overlap_y = max(0.0, min(y1, zoom_y1) - max(y0, zoom_y0))
+        if overlap_x > 0 and overlap_y > 0:
+            score += 1000.0
+        if score < best_score:
+            best, best_score = (x0, y0), score
+    return best
+
+
+def _digits_for(width: float) -> int:
+    """Return the decimals that tell apart ticks spread over ``width``."""
+    if not width > 0:
+        return 6
+    return max(0, int(np.ceil(-np.log10(width))) + 1)
+
+
+def _add_zoom(ax, result, colors, quantity, window):
+    """Draw the branches near the critical points again in an inset of ``ax``."""
+    # Transition lines span the axes in axes coordinates, so they are left out.
+    data_lines = [
+        line for line in ax.lines if not str(line.get_gid()).startswith("transition")
+    ]
+    y_range = _y_range_in_window(data_lines, window)
+    if y_range is None:
+        return None
+    x0, y0 = _inset_position(ax, result, window, y_range)
+    inset = ax.inset_axes([x0, y0, _INSET_SIZE, _INSET_SIZE])
+    inset.set_gid("zoom")
+    _draw_branches(inset, result, colors, quantity)
+    _draw_critical_points(inset, result, quantity)
+    _draw_transitions(inset, result, label=False)
+    inset.set_xlim(*window)
+    inset.set_ylim(*y_range)
+    width = window[1] - window[0]
+    digits = _digits_for(width)
+    inset.xaxis.set_major_locator(MaxNLocator(3))
+    inset.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.{digits}f}"))
+    inset.yaxis.set_major_locator(MaxNLocator(3))
+    y_digits = _digits_for(y_range[1] - y_range[0])
+    inset.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:.{y_digits}f}"))
+    inset.tick_params(labelsize="x-small")
+    inset.set_facecolor("white")
+    ax.indicate_inset_zoom(inset, edgecolor="0.4")
+    return inset
+
+
 # -- public figures --------------------------------------------------------------------
-def plot_learning_curve(result, ax=None, path=None, *, log_alpha=True, log_error=False):
+def plot_learning_curve(
+    result, ax=None, path=None, *, log_alpha=True, log_error=False, zoom=True
+):
     r"""Plot the generalisation error of every branch against alpha.
 
     Each branch has one colour; its equilibrium parts are solid, metastable
     parts dashed and unstable parts dotted. Branch points, folds and
     first-order points carry markers on the branches they involve, and every
-    change of the equilibrium state is a labelled vertical line.
+    change of the equilibrium state is a labelled vertical line. When the
+    critical points lie too close together to tell apart (within
+    :data:`ZOOM_FRACTION` of the logarithmic alpha axis), an inset with a
+    linear alpha axis zooms on them.
 
     Parameters
     ----------
@@ -389,6 +614,8 @@ def plot_learning_curve(result, ax=None, path=None, *, log_alpha=True, log_error
     log_error : bool
         Logarithmic error axis (default False); at large alpha the error of
         a specialised state decays like a power of alpha.
+    zoom : bool
+        Add the inset on close critical points (default True).
 
     Returns
     -------
@@ -401,7 +628,7 @@ def plot_learning_curve(result, ax=None, path=None, *, log_alpha=True, log_error
     student output :math:`\sigma` and teacher output :math:`\tau`.
     """
     if ax is None:
-        fig, ax = _pyplot().subplots(figsize=(8.0, 5.0), layout="constrained")
+        fig, ax = _pyplot().subplots(figsize=(10.0, 5.0), layout="constrained")
     else:
         fig = ax.figure
     colors = _branch_colors([b.name for b in result.branches])
@@ -414,18 +641,22 @@ def plot_learning_curve(result, ax=None, path=None, *, log_alpha=True, log_error
     ax.set_ylabel(r"generalisation error $\epsilon_g$")
     ax.set_title(f"{result.activation}, K = {result.K}")
     ax.grid(True, which="major", alpha=0.3)
+    window = _zoom_window(result) if zoom else None
+    if window is not None:
+        _add_zoom(ax, result, colors, "generalization_error", window)
     ax.legend(
         handles=_legend_handles(
             result, colors, classes_seen, kinds_seen, transitions_seen
         ),
         fontsize="small",
-        loc="best",
-        framealpha=0.9,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
     )
     return _finish(fig, path)
 
 
-def plot_order_parameters(result, path=None, *, axes=None, log_alpha=True):
+def plot_order_parameters(result, path=None, *, axes=None, log_alpha=True, zoom=True):
     """Plot the order parameters R, S and C of every branch against alpha.
 
     Three panels share the alpha axis and the conventions of
@@ -443,6 +674,9 @@ def plot_order_parameters(result, path=None, *, axes=None, log_alpha=True):
         Axes for R, S and C; a new figure with three panels when omitted.
     log_alpha : bool
         Logarithmic alpha axis (default True).
+    zoom : bool
+        Add to each panel an inset on close critical points, as in
+        :func:`plot_learning_curve` (default True).
 
     Returns
     -------
@@ -454,7 +688,8 @@ def plot_order_parameters(result, path=None, *, axes=None, log_alpha=True):
     ``Q_kl = delta_kl + C (1 - delta_kl)``, so R = S on the unspecialised
     branch.
     """
-    if axes is None:
+    own_figure = axes is None
+    if own_figure:
         fig, axes = _pyplot().subplots(
             1, 3, figsize=(14.0, 4.6), sharex=True, layout="constrained"
         )
@@ -471,117 +706,77 @@ def plot_order_parameters(result, path=None, *, axes=None, log_alpha=True):
         _set_alpha_axis(ax, result, log_alpha)
         ax.set_ylabel(label)
         ax.grid(True, which="major", alpha=0.3)
-    axes[0].legend(
-        handles=_legend_handles(
-            result, colors, classes_seen, kinds_seen, transitions_seen
-        ),
-        fontsize="x-small",
-        loc="best",
-        framealpha=0.9,
+        window = _zoom_window(result) if zoom else None
+        if window is not None:
+            _add_zoom(ax, result, colors, key, window)
+    handles = _legend_handles(
+        result, colors, classes_seen, kinds_seen, transitions_seen
     )
+    if own_figure:
+        fig.legend(
+            handles=handles, fontsize="small", loc="outside lower center", ncol=4
+        )
+    else:
+        # Placing a figure legend outside the panels needs constrained layout,
+        # which a caller's figure may not use.
+        axes[0].legend(handles=handles, fontsize="x-small", loc="best")
     fig.suptitle(f"order parameters, {result.activation}, K = {result.K}")
     return _finish(fig, path)
 
 
-def plot_phase_diagram(diagram, path=None, *, ax=None, log_alpha=True):
-    """Plot the critical values of alpha against K for each activation.
+def _draw_diagram_rows(ax, rows, color, activation):
+    """Draw the critical points and transitions of one activation on ``ax``.
 
-    Each activation has one colour and each kind of critical point a marker:
-    circles for branch points, triangles for folds (spinodals) and squares
-    for first-order points (equal free energies). A large ring marks the
-    alpha where the equilibrium state changes. Points of one kind on the same
-    branches are joined across K by a thin line when there is one per K.
-
-    Parameters
-    ----------
-    diagram : PhaseDiagram
-        Output of :func:`reluspec.analysis.phase_diagram`.
-    path : str or path-like, optional
-        File to write the figure to.
-    ax : matplotlib.axes.Axes, optional
-        Axes to draw on; a new figure is created when omitted.
-    log_alpha : bool
-        Logarithmic alpha axis (default True). The K axis is always
-        logarithmic.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    Returns the set of critical-point kinds drawn and whether a transition was.
     """
-    if ax is None:
-        fig, ax = _pyplot().subplots(figsize=(8.0, 5.5), layout="constrained")
-    else:
-        fig = ax.figure
-    activations = list(dict.fromkeys(row.activation for row in diagram.rows))
-    activations += [name for name, _ in diagram.results if name not in activations]
-    extra = iter(_EXTRA_COLORS * (1 + len(activations)))
-    colors = {a: ACTIVATION_COLORS.get(a) or next(extra) for a in activations}
-
-    kinds_seen, transition_seen = set(), False
-    for activation in activations:
-        rows = [r for r in diagram.rows if r.activation == activation]
-        series: dict = {}
-        for row in rows:
-            if row.kind.startswith("transition:"):
-                continue
+    kinds_seen = set()
+    series: dict = {}
+    for row in rows:
+        if not row.kind.startswith("transition:"):
             series.setdefault((row.kind, row.branches), []).append(row)
-        for (kind, _), points in series.items():
-            Ks = np.array([p.K for p in points], dtype=float)
-            alphas = np.array([p.alpha for p in points], dtype=float)
-            order = np.argsort(Ks)
-            if len(points) > 1 and len(np.unique(Ks)) == len(Ks):
-                ax.plot(
-                    Ks[order],
-                    alphas[order],
-                    color=colors[activation],
-                    linewidth=0.8,
-                    alpha=0.5,
-                    zorder=1,
-                    gid=f"series:{activation}:{kind}",
-                )
+    for (kind, _), points in series.items():
+        Ks = np.array([p.K for p in points], dtype=float)
+        alphas = np.array([p.alpha for p in points], dtype=float)
+        order = np.argsort(Ks)
+        if len(points) > 1 and len(np.unique(Ks)) == len(Ks):
             ax.plot(
                 Ks[order],
                 alphas[order],
-                linestyle="none",
-                marker=MARKERS.get(kind, "X"),
-                markersize=6,
-                color=colors[activation],
-                zorder=3,
-                gid=f"critical:{activation}:{kind}",
+                color=color,
+                linewidth=0.8,
+                alpha=0.5,
+                zorder=1,
+                gid=f"series:{activation}:{kind}",
             )
-            kinds_seen.add(kind)
-        transitions = [r for r in rows if r.kind.startswith("transition:")]
-        if transitions:
-            ax.plot(
-                [r.K for r in transitions],
-                [r.alpha for r in transitions],
-                linestyle="none",
-                marker="o",
-                markersize=13,
-                markerfacecolor="none",
-                markeredgecolor=colors[activation],
-                markeredgewidth=1.2,
-                zorder=2,
-                gid=f"transition:{activation}",
-            )
-            transition_seen = True
+        ax.plot(
+            Ks[order],
+            alphas[order],
+            linestyle="none",
+            marker=MARKERS.get(kind, "X"),
+            markersize=6,
+            color=color,
+            zorder=3,
+            gid=f"critical:{activation}:{kind}",
+        )
+        kinds_seen.add(kind)
+    transitions = [r for r in rows if r.kind.startswith("transition:")]
+    if transitions:
+        ax.plot(
+            [r.K for r in transitions],
+            [r.alpha for r in transitions],
+            linestyle="none",
+            marker="o",
+            markersize=13,
+            markerfacecolor="none",
+            markeredgecolor=color,
+            markeredgewidth=1.2,
+            zorder=2,
+            gid=f"transition:{activation}",
+        )
+    return kinds_seen, bool(transitions)
 
-    ax.set_xscale("log")
-    Ks_all = sorted({row.K for row in diagram.rows} | {K for _, K in diagram.results})
-    if Ks_all:
-        ax.set_xlim(Ks_all[0] / 1.15, Ks_all[-1] * 1.15)
-        _plain_log_ticks(ax.xaxis, Ks_all[0], Ks_all[-1])
-    if log_alpha:
-        ax.set_yscale("log")
-        alphas = [row.alpha for row in diagram.rows if row.alpha > 0]
-        if alphas:
-            _plain_log_ticks(ax.yaxis, min(alphas), max(alphas))
-    ax.set_xlabel("number of hidden units K")
-    ax.set_ylabel(r"critical $\alpha$")
-    lo, hi = (float(a) for a in diagram.alpha_range)
-    ax.set_title(f"critical points for $\\alpha$ in [{lo:g}, {hi:g}]")
-    ax.grid(True, which="major", alpha=0.3)
 
+def _diagram_legend_handles(activations, colors, kinds_seen, transition_seen):
     handles = [
         Line2D([], [], color=colors[a], linewidth=2.5, label=a) for a in activations
     ]
@@ -610,5 +805,93 @@ def plot_phase_diagram(diagram, path=None, *, ax=None, log_alpha=True):
                 label="equilibrium transition",
             )
         )
-    ax.legend(handles=handles, fontsize="small", loc="best", framealpha=0.9)
+    return handles
+
+
+def plot_phase_diagram(diagram, path=None, *, ax=None, separate=True, log_alpha=False):
+    """Plot the critical values of alpha against K for each activation.
+
+    Each activation has one colour and each kind of critical point a marker:
+    circles for branch points, triangles for folds (spinodals) and squares
+    for first-order points (equal free energies). A large ring marks the
+    alpha where the equilibrium state changes. Points of one kind on the same
+    branches are joined across K by a thin line when there is one per K.
+
+    Parameters
+    ----------
+    diagram : PhaseDiagram
+        Output of :func:`reluspec.analysis.phase_diagram`.
+    path : str or path-like, optional
+        File to write the figure to.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw every activation on; a new figure is created when omitted.
+    separate : bool
+        In a new figure, give each activation its own panel with its own
+        alpha range (default True), because the critical values of different
+        activations can differ by an order of magnitude while those of one
+        activation lie close together.
+    log_alpha : bool
+        Logarithmic alpha axis (default False). The K axis is always
+        logarithmic.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    activations = list(dict.fromkeys(row.activation for row in diagram.rows))
+    activations += [name for name, _ in diagram.results if name not in activations]
+    extra = iter(_EXTRA_COLORS * (1 + len(activations)))
+    colors = {a: ACTIVATION_COLORS.get(a) or next(extra) for a in activations}
+
+    own_figure = ax is None
+    if not own_figure:
+        fig, panels = ax.figure, [(ax, activations)]
+    elif separate and len(activations) > 1:
+        fig, axes = _pyplot().subplots(
+            len(activations),
+            1,
+            figsize=(8.0, 1.0 + 3.0 * len(activations)),
+            sharex=True,
+            layout="constrained",
+        )
+        panels = [(panel, [a]) for panel, a in zip(axes, activations, strict=True)]
+    else:
+        fig, ax = _pyplot().subplots(figsize=(8.0, 5.5), layout="constrained")
+        panels = [(ax, activations)]
+
+    Ks_all = sorted({row.K for row in diagram.rows} | {K for _, K in diagram.results})
+    kinds_seen, transition_seen = set(), False
+    for panel, names in panels:
+        for activation in names:
+            rows = [r for r in diagram.rows if r.activation == activation]
+            kinds, transitions = _draw_diagram_rows(
+                panel, rows, colors[activation], activation
+            )
+            kinds_seen |= kinds
+            transition_seen |= transitions
+        panel.set_xscale("log")
+        if Ks_all:
+            panel.set_xlim(Ks_all[0] / 1.15, Ks_all[-1] * 1.15)
+            _plain_log_ticks(panel.xaxis, Ks_all[0], Ks_all[-1])
+        alphas = [
+            r.alpha for r in diagram.rows if r.activation in names and r.alpha > 0
+        ]
+        if log_alpha:
+            panel.set_yscale("log")
+            if alphas:
+                _plain_log_ticks(panel.yaxis, min(alphas), max(alphas))
+        label = names[0] if len(names) == 1 and len(panels) > 1 else "critical"
+        panel.set_ylabel(f"{label} $\\alpha$")
+        panel.grid(True, which="major", alpha=0.3)
+    panels[-1][0].set_xlabel("number of hidden units K")
+    lo, hi = (float(a) for a in diagram.alpha_range)
+    title = f"critical points for $\\alpha$ in [{lo:g}, {hi:g}]"
+
+    handles = _diagram_legend_handles(activations, colors, kinds_seen, transition_seen)
+    if own_figure:
+        fig.suptitle(title)
+        fig.legend(handles=handles, fontsize="small", loc="outside right upper")
+    else:
+        ax.set_title(title)
+        ax.legend(handles=handles, fontsize="small", loc="best", framealpha=0.9)
     return _finish(fig, path)

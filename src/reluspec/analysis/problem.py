@@ -264,6 +264,34 @@ class SpecializationProblem:
             f"(last gradient max-norm {norm:.3e}); try a start closer to the state"
         )
 
+    def unspecialized_state(self, u0, alpha: float, tol: float = 1e-13, max_iter: int = 50):
+        """Return the stationary point with R = S reached by Newton's method in
+        ``(m, C)`` from the projection of ``u0`` onto R = S.
+
+        Raises :class:`StationaryPointError` when Newton does not converge.
+        """
+        K, e_m, e_C = self.K, self.e_m, self.e_C
+        _, m, C = self.symmetric_coordinates(u0)
+        y = np.array([m, C])
+        for _ in range(max_iter):
+            u = y[0] * e_m + y[1] * e_C
+            if not self.is_valid(u):
+                break
+            g = self.gradient(u, alpha)
+            H = self.hessian(u, alpha)
+            J = np.array([[e_m @ H @ e_m, e_m @ H @ e_C], [e_C @ H @ e_m, e_C @ H @ e_C]])
+            try:
+                step = np.linalg.solve(J, -np.array([g @ e_m, g @ e_C]))
+            except np.linalg.LinAlgError:
+                break
+            y = y + step
+            if np.max(np.abs(step)) <= tol * max(1.0, np.max(np.abs(y))):
+                return y[0] * e_m + y[1] * e_C
+        raise StationaryPointError(
+            f"Newton's method found no unspecialised state at alpha = {alpha!r} "
+            f"from m = {m!r}, C = {C!r} within {max_iter} iterations (K = {K})"
+        )
+
     def local_minimum(self, u0, alpha: float, tol: float = 1e-12, max_iter: int = 500):
         """Return a local minimum of F reached from ``u0`` by a damped Newton
         method whose Hessian is made positive definite (absolute eigenvalues).

@@ -63,26 +63,27 @@ class SolveOptions:
     Attributes
     ----------
     grid_points : int
-        Number of log-spaced alpha values of the learning curve (default 300);
+        Number of log-spaced alpha values of the learning curve (default 200);
         every special point is added to the grid as well.
     starts : int
         Number of random starts of the minimisation at each seed alpha
-        (default 24). Raise it when a branch may be missing.
+        (default 8), besides fixed starts near the known kinds of state.
+        Raise it when a branch may be missing.
     seed : int
         Seed of the random starts, so that results are reproducible.
     ds_max : float
         Largest continuation step in the arclength of (R, S, C, log alpha)
-        (default 0.08). Lower it when a branch looks under-resolved.
+        (default 0.15). Lower it when a branch looks under-resolved.
     max_steps : int
         Cap on continuation steps per branch (default 4000).
     distinct_tol : float
         States closer than this in max-norm count as one (default 1e-6).
     """
 
-    grid_points: int = 300
-    starts: int = 24
+    grid_points: int = 200
+    starts: int = 8
     seed: int = 0
-    ds_max: float = 0.08
+    ds_max: float = 0.15
     max_steps: int = 4000
     distinct_tol: float = 1e-6
 
@@ -337,7 +338,7 @@ def _trace_from_branch_point(problem, u_bp, alpha_bp, sign, alpha_min, alpha_max
 
 
 def _seed_alphas(lo, hi):
-    return sorted({hi, math.sqrt(lo * hi), lo})
+    return sorted({hi, math.sqrt(lo * hi)})
 
 
 def _random_starts(problem, rng, count):
@@ -684,6 +685,7 @@ class _Piece:
     trace: _Trace
     start: int
     stop: int  # inclusive
+    _cache: tuple | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -706,6 +708,36 @@ class _Piece:
         t = min(max(t, 0.0), 1.0)
         spacing = float(np.max(np.abs(u[j] - u[j - 1])))
         return (1 - t) * u[j - 1] + t * u[j], spacing
+
+    def _values(self, problem):
+        """Cache F, dF/dalpha and stability at the traced points of the piece."""
+        if self._cache is None:
+            a = self.trace.alpha[self.start : self.stop + 1]
+            u = self.trace.u[self.start : self.stop + 1]
+            F = np.array([problem.free_energy(x, al) for x, al in zip(u, a)])
+            slope = problem.K * np.array([problem.generalization_error(x) for x in u])
+            stable = self.trace.n_unstable[self.start : self.stop + 1] == 0
+            if a[0] > a[-1]:
+                a, F, slope, stable = a[::-1], F[::-1], slope[::-1], stable[::-1]
+            self._cache = (a, F, slope, stable)
+        return self._cache
+
+    def interpolated_free_energy(self, problem, alpha):
+        """Return (F, both neighbours stable) at ``alpha``, or None outside."""
+        a, F, slope, stable = self._values(problem)
+        if not a[0] <= alpha <= a[-1] or len(a) < 2:
+            return None
+        j = int(np.clip(np.searchsorted(a, alpha), 1, len(a) - 1))
+        h = a[j] - a[j - 1]
+        if h == 0:
+            return float(F[j]), bool(stable[j])
+        t = (alpha - a[j - 1]) / h
+        h00 = (1 + 2 * t) * (1 - t) ** 2
+        h10 = t * (1 - t) ** 2
+        h01 = t * t * (3 - 2 * t)
+        h11 = t * t * (t - 1)
+        value = h00 * F[j - 1] + h10 * h * slope[j - 1] + h01 * F[j] + h11 * h * slope[j]
+        return float(value), bool(stable[j - 1] and stable[j])
 
     def passes_through(self, u, alpha) -> bool:
         """Return True if the piece contains the state ``u`` at ``alpha``."""
@@ -730,13 +762,23 @@ class _Piece:
             # when the point is a branch point with a singular Hessian.
             return self.trace.u[self.start + exact[0]].copy()
         guess, spacing = self.guess(min(max(alpha, low), high))
-        try:
-            u = problem.stationary_point(guess, alpha)
-        except StationaryPointError:
-            return None
-        if np.max(np.abs(u - guess)) > max(1e-5, 2.0 * spacing):
-            return None
-        return u
+        if self.name == UNSPECIALIZED:
+            # Newton restricted to R = S: near a branch point the full Hessian
+            # is nearly singular along R - S, and a full step could leave the
+            # branch.
+            solve = problem.unspecialized_state
+        else:
+            solve = problem.stationary_point
+        vertices = self.trace.u[self.start : self.stop + 1]
+        nearest = vertices[np.argmin(np.abs(a - alpha))]
+        for start in (guess, nearest):
+            try:
+                u = solve(start, alpha)
+            except StationaryPointError:
+                continue
+            if np.max(np.abs(u - guess)) <= max(1e-5, 2.0 * spacing):
+                return u
+        return None
 
 
 def _split_into_pieces(traces):
@@ -775,13 +817,25 @@ def _grid(lo, hi, critical, count):
 
 
 def _stable_states(problem, pieces, alpha):
-    """Return [(piece index, u, F)] for the locally stable states at alpha."""
+    """Return [(free energy, piece index)] of the locally stable states at alpha.
+
+    Where both traced points around ``alpha`` are stable, F comes from cubic
+    Hermite interpolation with the exact slope ``dF/dalpha = K eps_g`` (an
+    error of order step^4); elsewhere the state is corrected by Newton's
+    method and its stability computed.
+    """
     states = []
     for index, piece in enumerate(pieces):
-        u = piece.state(problem, alpha)
-        if u is None or problem.n_unstable(u, alpha) != 0:
+        interpolated = piece.interpolated_free_energy(problem, alpha)
+        if interpolated is None:
             continue
-        states.append((index, u, problem.free_energy(u, alpha)))
+        F, both_stable = interpolated
+        if both_stable:
+            states.append((F, index))
+            continue
+        u = piece.state(problem, alpha)
+        if u is not None and problem.n_unstable(u, alpha) == 0:
+            states.append((problem.free_energy(u, alpha), index))
     return states
 
 
@@ -789,12 +843,14 @@ def _equilibrium(problem, pieces, critical, lo, hi, options):
     grid = _grid(lo, hi, critical, options.grid_points)
     rows = []  # (alpha, piece index, u, F)
     for alpha in grid:
-        states = _stable_states(problem, pieces, alpha)
-        if not states:
+        states = sorted(_stable_states(problem, pieces, alpha))
+        for _, index in states:
+            u = pieces[index].state(problem, alpha)
+            if u is not None:
+                rows.append((float(alpha), index, u, problem.free_energy(u, alpha)))
+                break
+        else:
             logger.warning("no locally stable state found at alpha = %.6g", alpha)
-            continue
-        index, u, F = min(states, key=lambda s: s[2])
-        rows.append((float(alpha), index, u, F))
     if not rows:
         raise ContinuationError(
             f"no locally stable state was found anywhere in alpha = [{lo}, {hi}]"
