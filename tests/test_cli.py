@@ -1,7 +1,7 @@
 """Tests of the ``reluspec`` command: parsing, exit codes, messages and files.
 
 Most tests replace the solver with hand-made results from test_plotting, so
-that they check the command itself; one test runs a real solve end to end.
+that they check the command itself. One test runs a real solve end to end.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 import csv
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_plotting import first_order_diagram, first_order_result
 
+import reluspec
 import reluspec.analysis
 from reluspec import cli
 from reluspec.analysis import (
@@ -208,6 +210,7 @@ def test_parse_alpha_range_invalid(text):
             ["curve", "--K", "3", "--csv", "/no/such/directory/out.csv"],
             "does not exist",
         ),
+        (["curve", "--K", "3", "--json", "."], "not a directory"),
         (["curve", "--K", "3", "--precision", "8"], ">= 16"),
         (["curve", "--K", "3", "--grid", "1"], ">= 2"),
         (["curve", "--K", "3", "-v", "-q"], "not allowed with"),
@@ -397,17 +400,36 @@ def test_plot_rejects_other_files(tmp_path, capsys):
         assert "usage: reluspec plot" in err
         assert str(source) in err
     missing = tmp_path / "missing.json"
-    assert cli.main(["plot", str(missing), "--plot", str(tmp_path / "x.png")]) == 1
-    assert "FileNotFoundError" in capsys.readouterr().err
+    assert cli.main(["plot", str(missing), "--plot", str(tmp_path / "x.png")]) == 2
+    assert "not found" in capsys.readouterr().err
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"branches": [], "activation": "relu"}))
+    assert cli.main(["plot", str(broken), "--plot", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "not a valid SpecializationResult file: KeyError" in err
+    assert "Traceback" not in err
+
+
+def test_plot_rejects_order_parameters_of_diagram(tmp_path, capsys):
+    source = tmp_path / "diagram.json"
+    first_order_diagram().to_json(source)
+    argv = ["plot", str(source), "--plot", str(tmp_path / "d.png")]
+    argv += ["--plot-order-parameters", str(tmp_path / "o.png")]
+    assert cli.main(argv) == 2
+    assert "order parameters need a result" in capsys.readouterr().err
 
 
 # -- the module and an end-to-end run --------------------------------------------------
 def test_python_dash_m_runs_main():
+    # The child process imports the same reluspec as this one.
+    source = str(Path(reluspec.__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
     completed = subprocess.run(
         [sys.executable, "-m", "reluspec", "curve", "--K", "1"],
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "PYTHONPATH": path},
     )
     assert completed.returncode == 2
     assert "K >= 2" in completed.stderr

@@ -90,6 +90,7 @@ def first_order_result(
         (alpha > branch).astype(np.int64),
         alpha <= first_order,
     )
+
     # An even number of points, so that no point sits exactly at the fold s = 0.
     s = np.linspace(-1.0, 1.0, 40)
     s_alpha, s_R, s_S, s_C, s_error = _specialized_state(s, fold, branch)
@@ -104,6 +105,7 @@ def first_order_result(
         (s < 0).astype(np.int64),
         (s > 0) & (s_alpha >= first_order),
     )
+
     s_first_order = np.sqrt((first_order - fold) / (60.0 - fold))
     fold_state = _state(*_specialized_state(0.0, fold, branch)[1:])
     branch_state = _state(*_specialized_state(-1.0, fold, branch)[1:])
@@ -130,6 +132,7 @@ def first_order_result(
             0.0,
         ),
     ]
+
     jump = jump_state["generalization_error"] - before_state["generalization_error"]
     transitions = [
         Transition(
@@ -142,6 +145,7 @@ def first_order_result(
             (fold, float("nan")),
         )
     ]
+
     below = alpha[alpha <= first_order]
     above = alpha[alpha > first_order]
     curve_alpha = np.concatenate([below, [first_order, first_order], above])
@@ -197,7 +201,8 @@ def _assert_png(path):
     data = path.read_bytes()
     assert data[:8] == PNG_SIGNATURE
     image = matplotlib.image.imread(path)
-    assert image.shape[0] > 100 and image.shape[1] > 100
+    assert image.shape[0] > 100
+    assert image.shape[1] > 100
     # A blank canvas has one colour; a drawn figure has many.
     assert np.ptp(image[..., :3]) > 0.5
 
@@ -337,6 +342,7 @@ def test_runs_skip_fold_of_previous_interval():
         np.array([1, 1, 0, 0, 0]),
         np.array([False, False, False, True, True]),
     )
+
     fold = CriticalPoint(
         "fold", 5.0, 0.0, (SPECIALIZED,), {SPECIALIZED: _state(0, 0, 0, 0)}, 0.0
     )
@@ -348,6 +354,7 @@ def test_runs_skip_fold_of_previous_interval():
         {SPECIALIZED: _state(0.3, 0, 0, 0.3)},
         0.0,
     )
+
     runs = stability_runs(branch, [first_order, fold], keys=("alpha", "R"))
     assert [stability for stability, _ in runs] == [
         "unstable",

@@ -124,17 +124,17 @@ def _parse_activation(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _integer_at_least(minimum: int, what: str):
+def _integer_at_least(minimum: int, name: str):
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"invalid {what} {text!r}: expected an integer >= {minimum}"
+                f"invalid {name} {text!r}: expected an integer >= {minimum}"
             ) from None
         if value < minimum:
             raise argparse.ArgumentTypeError(
-                f"invalid {what} {text!r}: expected an integer >= {minimum}"
+                f"invalid {name} {text!r}: expected an integer >= {minimum}"
             )
         return value
 
@@ -151,7 +151,8 @@ def _output_path(kind: str):
         path = Path(text)
         if not text or path.is_dir():
             raise argparse.ArgumentTypeError(
-                f"invalid {kind} file {text!r}: need a file name"
+                f"invalid {kind} file {text!r}: expected the name of a file, "
+                "not a directory"
             )
         if not path.resolve().parent.is_dir():
             raise argparse.ArgumentTypeError(
@@ -171,6 +172,13 @@ def _output_path(kind: str):
         return path
 
     return parse
+
+
+def _input_json(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"JSON file {text!r} not found")
+    return path
 
 
 # -- parser ----------------------------------------------------------------------------
@@ -332,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     plot.add_argument(
-        "source", type=Path, metavar="JSON", help="file written with --json"
+        "source", type=_input_json, metavar="JSON", help="file written with --json"
     )
     plot.add_argument(
         "--plot",
@@ -443,18 +451,26 @@ def _run_plot(args) -> int:
         raise _UsageError(f"{str(args.source)!r} is not a JSON file: {error}") from None
     if not isinstance(data, dict) or not ({"rows", "branches"} & set(data)):
         raise _UsageError(
-            f"{str(args.source)!r} holds neither a result of 'reluspec curve --json' "
-            "nor a diagram of 'reluspec diagram --json'"
+            f"{str(args.source)!r} contains neither a result of "
+            "'reluspec curve --json' nor a diagram of 'reluspec diagram --json'"
         )
-    if "rows" in data:
-        diagram = PhaseDiagram.from_json(args.source)
+    kind = PhaseDiagram if "rows" in data else SpecializationResult
+    try:
+        saved = kind.from_json(args.source)
+    except (KeyError, TypeError, ValueError) as error:
+        raise _UsageError(
+            f"{str(args.source)!r} is not a valid {kind.__name__} file: "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    if kind is PhaseDiagram:
         if args.plot_order_parameters is not None:
             raise _UsageError(
-                "--plot-order-parameters needs a curve result, not a diagram"
+                f"invalid --plot-order-parameters: {str(args.source)!r} contains "
+                "a diagram, and order parameters need a result of 'reluspec curve'"
             )
-        _save_figure(plot_phase_diagram, diagram, args.plot)
+        _save_figure(plot_phase_diagram, saved, args.plot)
         return 0
-    result = SpecializationResult.from_json(args.source)
+    result = saved
     _save_figure(plot_learning_curve, result, args.plot)
     if args.plot_order_parameters is not None:
         _save_figure(plot_order_parameters, result, args.plot_order_parameters)
@@ -502,7 +518,7 @@ def main(argv=None) -> int:
         return 2
     except (RuntimeError, ArithmeticError, ValueError, OSError) as error:
         # ContinuationError, LocationError and StationaryPointError are
-        # RuntimeError subclasses; numpy's LinAlgError is a ValueError.
+        # RuntimeError subclasses, and numpy's LinAlgError is a ValueError.
         logger.debug("%s failed", command, exc_info=True)
         message = " ".join(str(error).split())
         print(f"{command}: error: {type(error).__name__}: {message}", file=sys.stderr)

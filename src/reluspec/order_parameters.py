@@ -71,7 +71,7 @@ def _matrix(name: str, value, shape=None) -> np.ndarray:
     bad = np.argwhere(~np.isfinite(array))
     if bad.size:
         k, m = (int(i) for i in bad[0])
-        raise ValueError(f"{name}[{k}, {m}] = {array[k, m]!r} is not finite")
+        raise ValueError(f"{name}[{k}, {m}] = {float(array[k, m])!r} is not finite")
     return array
 
 
@@ -82,7 +82,7 @@ def _check_covariance_block(name: str, block: np.ndarray) -> None:
     if bad.size:
         k = int(bad[0])
         raise ValueError(
-            f"{name}[{k}, {k}] = {diagonal[k]!r} is a variance and must be >= 0"
+            f"{name}[{k}, {k}] = {float(diagonal[k])!r} is a variance and must be >= 0"
         )
     scale = np.sqrt(np.outer(diagonal, diagonal))
     asymmetry = np.abs(block - block.T)
@@ -90,8 +90,8 @@ def _check_covariance_block(name: str, block: np.ndarray) -> None:
     if bad.size:
         k, l = (int(i) for i in bad[0])
         raise ValueError(
-            f"{name} must be symmetric: {name}[{k}, {l}] = {block[k, l]!r} but "
-            f"{name}[{l}, {k}] = {block[l, k]!r}"
+            f"{name} must be symmetric: {name}[{k}, {l}] = {float(block[k, l])!r} but "
+            f"{name}[{l}, {k}] = {float(block[l, k])!r}"
         )
 
 
@@ -102,7 +102,7 @@ def _check_correlations(name: str, block, rows, columns) -> None:
     if bad.size:
         k, m = (int(i) for i in bad[0])
         raise ValueError(
-            f"{name}[{k}, {m}] = {block[k, m]!r} exceeds the Cauchy-Schwarz bound "
+            f"{name}[{k}, {m}] = {float(block[k, m])!r} exceeds the Cauchy-Schwarz bound "
             f"sqrt(variance_{k} variance_{m}) = {math.sqrt(rows[k] * columns[m])!r}; "
             "a correlation must lie in [-1, 1]"
         )

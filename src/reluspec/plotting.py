@@ -152,11 +152,12 @@ def _coordinates(alpha, R, S, C) -> np.ndarray:
 def _junctions(branch, i, critical_points, keys):
     """Return the points where the style changes between points ``i`` and ``i + 1``.
 
-    The critical points of this branch that lie within the ellipse through
-    both points, whose major axis is 1.5 times their distance in the
-    coordinates (log alpha, R, S, C), and project onto the segment between
-    them are returned as ``(kind, values)`` in their order along it. Without
-    such a point the midpoint is returned with kind ``None``.
+    Distances are measured in the coordinates (log alpha, R, S, C). A
+    critical point of this branch qualifies when it lies within the ellipse
+    through both points whose major axis is 1.5 times their distance, and
+    when it projects onto the segment between them. The qualifying points are
+    returned as ``(kind, values)`` in their order along the segment. Without
+    one, the midpoint is returned with kind ``None``.
     """
     before = _coordinates(branch.alpha[i], branch.R[i], branch.S[i], branch.C[i])
     after = _coordinates(
@@ -616,6 +617,8 @@ def plot_learning_curve(
         a specialised state decays like a power of alpha.
     zoom : bool
         Add the inset on close critical points (default True).
+
+    The legend sits to the right of the axes, outside the plotted data.
 
     Returns
     -------

@@ -56,12 +56,15 @@ class PhaseDiagram:
         The range of alpha that was solved.
     metadata : dict
         Package version and conventions.
+    failures : dict
+        ``(activation, K) -> error message`` of the solves that failed.
     """
 
     rows: list
     results: dict
     alpha_range: tuple
     metadata: dict = field(default_factory=dict)
+    failures: dict = field(default_factory=dict)
 
     def select(self, activation: str | None = None, kind: str | None = None) -> list:
         """Return the rows of one activation and/or one kind."""
@@ -200,15 +203,27 @@ def phase_diagram(
     if not Ks:
         raise ValueError("Ks is empty: give at least one K >= 2")
     jobs = [(act, K) for act in acts for K in Ks]
-    results, rows = {}, []
-    for act, K in tqdm(jobs, desc="phase diagram", disable=not progress, unit="K"):
-        result = solve(SpecializationProblem(act, K), alpha, options=options)
+    results, rows, failures = {}, [], {}
+    for act, K in tqdm(jobs, desc="phase diagram", disable=not progress, unit="solve"):
+        try:
+            result = solve(SpecializationProblem(act, K), alpha, options=options)
+        except (RuntimeError, FloatingPointError) as error:
+            # A failed solve loses one (activation, K), not the whole sweep.
+            logger.error("solving %s with K = %d failed: %s", act.name, K, error)
+            failures[(act.name, K)] = f"{type(error).__name__}: {error}"
+            continue
         results[(act.name, K)] = result
         rows += _rows_of(result)
+    if not results:
+        raise RuntimeError(
+            "every solve of the phase diagram failed: "
+            + "; ".join(f"{a} K={K}: {m}" for (a, K), m in failures.items())
+        )
     rows.sort(key=lambda r: (r.activation, r.K, r.alpha))
     return PhaseDiagram(
         rows=rows,
         results=results,
         alpha_range=tuple(float(a) for a in alpha),
         metadata={"version": __version__, "conventions": dict(CONVENTIONS)},
+        failures=failures,
     )

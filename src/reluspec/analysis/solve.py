@@ -928,6 +928,10 @@ def _classify_switch(problem, pieces, critical, a0, a1, i0, i1):
     if located is None or not a0 * (1 - 1e-6) <= located.alpha <= a1 * (1 + 1e-6):
         located = _equal_free_energy_by_bisection(problem, before, after, a0, a1)
     if located is None:
+        # NOTE: for K of a few hundred and more the fold, the equal-F point and
+        # the branch point of ReLU lie within about 1e-6 relative of each
+        # other, both location methods can fail, and the transition is then
+        # reported with the width of its grid interval as alpha_error.
         logger.warning(
             "the equilibrium changes from %s to %s between alpha = %.8g and %.8g; "
             "the equal-free-energy point could not be located more precisely",
@@ -1081,7 +1085,8 @@ def _to_state_branch(problem, trace, curve_data, lo, hi) -> StateBranch:
             continue
         for start, stop, piece_index in curve_data["intervals"]:
             piece = curve_data["pieces"][piece_index]
-            if piece.trace is trace and start <= alpha_j <= stop and piece.start <= index <= piece.stop:
+            inside = start * (1 - 1e-12) <= alpha_j <= stop * (1 + 1e-12)
+            if piece.trace is trace and inside and piece.start <= index <= piece.stop:
                 equilibrium[j] = True
     return StateBranch(
         name=trace.name,
