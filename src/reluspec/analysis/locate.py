@@ -47,10 +47,10 @@ class LocationError(RuntimeError):
 class LocatedPoint:
     """Solution of a defining system.
 
-    ``states`` lists the (R, S, C) states involved (one, or two for a
-    first-order transition); ``alpha_error`` is the alpha component of the
+    ``states`` lists the (R, S, C) states involved: one, or two for a
+    first-order transition. ``alpha_error`` is the alpha component of the
     Newton correction computed at the solution, a first-order estimate of the
-    distance to the exact root; ``residual`` is the max-norm of the system.
+    distance to the exact root. ``residual`` is the max-norm of the system.
     """
 
     kind: str

@@ -2,7 +2,7 @@
 
 The state of the student is ``u = (R, S, C)``. Stationary points solve
 ``grad F(u; alpha) = 0`` with the high-temperature free energy
-``F = K alpha eps_g - s``; a state is (meta)stable inside the ansatz when the
+``F = K alpha eps_g - s``. A state is (meta)stable inside the ansatz when the
 3x3 Hessian of F is positive definite.
 
 Symmetry-adapted coordinates. Write the student-teacher matrix as

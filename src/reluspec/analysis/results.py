@@ -79,7 +79,7 @@ class StateBranch:
     ----------
     name : str
         ``"unspecialized"``, ``"specialized R>S"`` or ``"specialized R<S"``;
-        a suffix ``" #2"`` and so on tells apart several branches of one kind.
+        a suffix ``" #2"`` and so on distinguishes several branches of one kind.
     alpha, R, S, C, generalization_error, free_energy : ndarray
         Values along the branch, in the order the continuation traced them
         (``alpha`` need not be monotone: folds turn it back).
