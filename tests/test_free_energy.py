@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reluspec.activations import Erf, ReLU
+from reluspec.activations import Erf, ReLU, activation
 from reluspec.theory.free_energy import (
     free_energy,
     free_energy_gradient,
@@ -469,3 +469,39 @@ def test_full_rejects_invalid_input(function, R, Q, alpha, message):
 def test_mp_rejects_invalid_dps(function, dps):
     with pytest.raises(ValueError, match="dps = .* must be a positive integer"):
         function(Erf(), 0.3, 0.1, 0.1, 1.0, 3, dps=dps)
+
+
+# -- fused derivatives ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["relu", "erf"])
+@pytest.mark.parametrize(
+    "R, S, C, alpha, K",
+    [(0.5, 0.1, 0.05, 3.0, 3), (0.95, 0.002, 0.001, 40.0, 10), (0.2, 0.2, -0.05, 1.0, 2)],
+)
+def test_fused_derivatives_match_separate(name, R, S, C, alpha, K):
+    """One call of symmetric_free_energy_derivatives gives what the separate
+    functions give; the same formulas are summed in the same order, so the
+    results agree to a few ulp of the largest entry."""
+    from reluspec.theory.free_energy import symmetric_free_energy_derivatives
+
+    act = activation(name)
+    gradient, hessian, error_gradient, third = symmetric_free_energy_derivatives(
+        act, R, S, C, alpha, K, order=3
+    )
+    expected = [
+        symmetric_free_energy_gradient(act, R, S, C, alpha, K),
+        symmetric_free_energy_hessian(act, R, S, C, alpha, K),
+        symmetric_free_energy_alpha_derivative_of_gradient(act, R, S, C, alpha, K) / K,
+        symmetric_free_energy_third_derivative(act, R, S, C, alpha, K),
+    ]
+    for value, reference in zip((gradient, hessian, error_gradient, third), expected):
+        scale = np.max(np.abs(reference))
+        assert np.max(np.abs(value - reference)) <= 1e-14 * scale
+
+
+def test_fused_derivatives_reject_bad_order():
+    from reluspec.theory.free_energy import symmetric_free_energy_derivatives
+
+    with pytest.raises(ValueError, match="order"):
+        symmetric_free_energy_derivatives(activation("relu"), 0.5, 0.1, 0.0, 1.0, 3, order=4)

@@ -28,8 +28,7 @@ from ..activations import Activation, activation as lookup_activation
 from ..continuation import ContinuationError, ContinuationProblem
 from ..theory.free_energy import (
     symmetric_free_energy,
-    symmetric_free_energy_gradient,
-    symmetric_free_energy_hessian,
+    symmetric_free_energy_derivatives,
     symmetric_free_energy_third_derivative,
 )
 from ..theory.generalization import (
@@ -81,6 +80,8 @@ class SpecializationProblem:
         self.e_d = np.array([1.0 - 1.0 / self.K, -1.0 / self.K, 0.0])
         self.e_m = np.array([1.0 / self.K, 1.0 / self.K, 0.0])
         self.e_C = np.array([0.0, 0.0, 1.0])
+        self._cache_key = None
+        self._cache_value = None
 
     @property
     def residual_scale(self) -> np.ndarray:
@@ -114,23 +115,28 @@ class SpecializationProblem:
         return a > 0 and b > 0
 
     # -- free energy and its derivatives ---------------------------------------
+    def _derivatives(self, u, alpha):
+        """Return (gradient, Hessian, error gradient) at (u, alpha), cached for
+        the last point because Newton's method asks for all three there."""
+        key = (float(u[0]), float(u[1]), float(u[2]), float(alpha))
+        if self._cache_key != key:
+            self._cache_value = symmetric_free_energy_derivatives(
+                self.activation, key[0], key[1], key[2], key[3], self.K
+            )
+            self._cache_key = key
+        return self._cache_value
+
     def free_energy(self, u, alpha: float) -> float:
         R, S, C = u
         return float(symmetric_free_energy(self.activation, R, S, C, alpha, self.K))
 
     def gradient(self, u, alpha: float) -> np.ndarray:
-        R, S, C = u
-        return np.asarray(
-            symmetric_free_energy_gradient(self.activation, R, S, C, alpha, self.K),
-            dtype=float,
-        )
+        """Return the gradient of F in (R, S, C)."""
+        return self._derivatives(u, alpha)[0].copy()
 
     def hessian(self, u, alpha: float) -> np.ndarray:
-        R, S, C = u
-        return np.asarray(
-            symmetric_free_energy_hessian(self.activation, R, S, C, alpha, self.K),
-            dtype=float,
-        )
+        """Return the Hessian of F in (R, S, C)."""
+        return self._derivatives(u, alpha)[1].copy()
 
     def third_derivative(self, u, alpha: float) -> np.ndarray:
         R, S, C = u
@@ -145,8 +151,13 @@ class SpecializationProblem:
         R, S, C = u
         return float(symmetric_generalization_error(self.activation, R, S, C, self.K))
 
-    def error_gradient(self, u) -> np.ndarray:
-        """Return the gradient of eps_g in (R, S, C); d(grad F)/d alpha = K times it."""
+    def error_gradient(self, u, alpha: float | None = None) -> np.ndarray:
+        """Return the gradient of eps_g in (R, S, C); d(grad F)/d alpha = K times it.
+
+        With ``alpha`` given, the value cached with the last gradient is reused.
+        """
+        if alpha is not None:
+            return self._derivatives(u, alpha)[2].copy()
         R, S, C = u
         return np.asarray(
             symmetric_generalization_error_gradient(self.activation, R, S, C, self.K),
@@ -213,7 +224,7 @@ class SpecializationProblem:
                 return np.full(3, np.nan)
             weight = 1.0 + alpha**2
             return scale * (
-                self.K * self.error_gradient(u) / weight
+                self.K * self.error_gradient(u, alpha) / weight
                 - 2.0 * alpha * self.gradient(u, alpha) / weight**2
             )
 

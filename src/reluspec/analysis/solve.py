@@ -695,8 +695,14 @@ class _Piece:
         a = self.trace.alpha[self.start : self.stop + 1]
         return float(a.min()), float(a.max())
 
-    def guess(self, alpha):
-        """Interpolate the state at ``alpha`` linearly in log alpha."""
+    def guess(self, alpha, problem=None):
+        """Interpolate the state at ``alpha`` in log alpha.
+
+        With ``problem`` given, cubic Hermite interpolation with the exact
+        slopes ``du/dln(alpha) = -H^-1 K alpha grad eps_g`` (implicit function
+        theorem); otherwise, and next to a fold where H is singular, linear.
+        Returns the guess and the spacing of the two traced points around it.
+        """
         a = self.trace.alpha[self.start : self.stop + 1]
         u = self.trace.u[self.start : self.stop + 1]
         if a[0] > a[-1]:
@@ -704,10 +710,22 @@ class _Piece:
         j = int(np.clip(np.searchsorted(a, alpha), 1, len(a) - 1))
         if a[j] == a[j - 1]:
             return u[j].copy(), 0.0
-        t = (math.log(alpha) - math.log(a[j - 1])) / (math.log(a[j]) - math.log(a[j - 1]))
+        h = math.log(a[j]) - math.log(a[j - 1])
+        t = (math.log(alpha) - math.log(a[j - 1])) / h
         t = min(max(t, 0.0), 1.0)
         spacing = float(np.max(np.abs(u[j] - u[j - 1])))
-        return (1 - t) * u[j - 1] + t * u[j], spacing
+        linear = (1 - t) * u[j - 1] + t * u[j]
+        if problem is None:
+            return linear, spacing
+        slopes = self._values(problem)[4]
+        if not (np.all(np.isfinite(slopes[j - 1])) and np.all(np.isfinite(slopes[j]))):
+            return linear, spacing
+        h00 = (1 + 2 * t) * (1 - t) ** 2
+        h10 = t * (1 - t) ** 2
+        h01 = t * t * (3 - 2 * t)
+        h11 = t * t * (t - 1)
+        cubic = h00 * u[j - 1] + h10 * h * slopes[j - 1] + h01 * u[j] + h11 * h * slopes[j]
+        return cubic, spacing
 
     def _values(self, problem):
         """Cache F, dF/dalpha and stability at the traced points of the piece."""
@@ -717,14 +735,21 @@ class _Piece:
             F = np.array([problem.free_energy(x, al) for x, al in zip(u, a)])
             slope = problem.K * np.array([problem.generalization_error(x) for x in u])
             stable = self.trace.n_unstable[self.start : self.stop + 1] == 0
+            state_slopes = np.full(u.shape, np.nan)
+            for i, (x, al) in enumerate(zip(u, a)):
+                H = problem.hessian(x, al)
+                if np.linalg.cond(H) < 1e8:
+                    rhs = -problem.K * al * problem.error_gradient(x, al)
+                    state_slopes[i] = np.linalg.solve(H, rhs)
             if a[0] > a[-1]:
                 a, F, slope, stable = a[::-1], F[::-1], slope[::-1], stable[::-1]
-            self._cache = (a, F, slope, stable)
+                state_slopes = state_slopes[::-1]
+            self._cache = (a, F, slope, stable, state_slopes)
         return self._cache
 
     def interpolated_free_energy(self, problem, alpha):
         """Return (F, both neighbours stable) at ``alpha``, or None outside."""
-        a, F, slope, stable = self._values(problem)
+        a, F, slope, stable, _ = self._values(problem)
         if not a[0] <= alpha <= a[-1] or len(a) < 2:
             return None
         j = int(np.clip(np.searchsorted(a, alpha), 1, len(a) - 1))
@@ -761,7 +786,7 @@ class _Piece:
             # A traced point is already converged; Newton could fail there
             # when the point is a branch point with a singular Hessian.
             return self.trace.u[self.start + exact[0]].copy()
-        guess, spacing = self.guess(min(max(alpha, low), high))
+        guess, spacing = self.guess(min(max(alpha, low), high), problem)
         if self.name == UNSPECIALIZED:
             # Newton restricted to R = S: near a branch point the full Hessian
             # is nearly singular along R - S, and a full step could leave the

@@ -38,6 +38,7 @@ from reluspec.theory.entropy import (
     entropy,
     entropy_gradient,
     symmetric_entropy,
+    symmetric_entropy_derivatives,
     symmetric_entropy_gradient,
     symmetric_entropy_gradient_mp,
     symmetric_entropy_hessian,
@@ -60,6 +61,7 @@ __all__ = [
     "free_energy_gradient",
     "symmetric_free_energy",
     "symmetric_free_energy_alpha_derivative_of_gradient",
+    "symmetric_free_energy_derivatives",
     "symmetric_free_energy_gradient",
     "symmetric_free_energy_gradient_mp",
     "symmetric_free_energy_hessian",
@@ -233,6 +235,37 @@ def symmetric_free_energy_third_derivative(activation: Activation, R, S, C, alph
     error_third[2, 2, 2] = 0.5 * (K - 1.0) * third_order_pair[2]
     entropy_part = symmetric_entropy_third_derivative(R, S, C, K)
     return K * alpha * error_third - entropy_part
+
+
+def symmetric_free_energy_derivatives(activation: Activation, R, S, C, alpha, K, order=2):
+    """Return the derivatives of :func:`symmetric_free_energy` up to ``order``.
+
+    ``order = 2`` returns ``(gradient, hessian, error_gradient)`` and
+    ``order = 3`` adds the third-derivative tensor, where ``error_gradient``
+    is the gradient of eps_g, so that ``K * error_gradient`` is the
+    derivative of the gradient with respect to alpha. The values equal those
+    of the separate functions of this module; one call validates the inputs
+    once and evaluates each derivative of the pair correlation once, which is
+    what Newton's method and continuation need at every iterate.
+    """
+    R, S, C, alpha, K = _check_inputs(R, S, C, alpha, K)
+    entropy_parts = symmetric_entropy_derivatives(R, S, C, K, order)
+    k1 = K - 1.0
+    weights = np.array([-1.0, -k1, 0.5 * k1])
+
+    def pair_derivative(n):
+        return np.array([float(activation.unit_pair_derivative(x, order=n)) for x in (R, S, C)])
+
+    error_gradient = weights * pair_derivative(1)
+    error_curvature = weights * pair_derivative(2)
+    gradient = K * alpha * error_gradient - entropy_parts[0]
+    hessian = K * alpha * np.diag(error_curvature) - entropy_parts[1]
+    if order == 2:
+        return gradient, hessian, error_gradient
+    error_third = np.zeros((3, 3, 3))
+    error_third[np.arange(3), np.arange(3), np.arange(3)] = weights * pair_derivative(3)
+    third = K * alpha * error_third - entropy_parts[2]
+    return gradient, hessian, error_gradient, third
 
 
 def _to_mpf_alpha(alpha):
