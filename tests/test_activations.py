@@ -47,7 +47,7 @@ correlations = st.one_of(
 )
 
 
-# -- lookup and the functions ----------------------------------------------------
+# -- lookup and the functions ----------------------------------------------------------
 
 
 def test_lookup_by_name():
@@ -86,7 +86,7 @@ def test_erf_function_and_derivative():
     np.testing.assert_allclose(Erf().derivative(x), numeric, rtol=1e-14)
 
 
-# -- means ---------------------------------------------------------------------------
+# -- means -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("variance", [0.0, 1e-300, 0.37, 1.0, 4.0, 1e300])
@@ -192,7 +192,9 @@ def test_unit_pair_deficit_within_4_ulp(act, delta):
     # 700 digits resolve 1 - delta exactly for delta >= 1e-300.
     with mpmath.workdps(700):
         rho = 1 - mpmath.mpf(delta)
-        reference = unit_reference(act.name, 1, 700) - unit_reference(act.name, rho, 700)
+        reference = unit_reference(act.name, 1, 700) - unit_reference(
+            act.name, rho, 700
+        )
     assert ulp_error(act.unit_pair_deficit(delta), reference) <= MAX_ULP
 
 
@@ -228,7 +230,7 @@ def test_unit_pair_nonlinear_within_4_ulp(act, rho):
     assert ulp_error(act.unit_pair_nonlinear(rho), reference) <= MAX_ULP
 
 
-# -- array handling -------------------------------------------------------------------
+# -- array handling --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
@@ -257,7 +259,7 @@ def test_array_error_names_index():
         ReLU().unit_pair(np.array([0.0, 0.5, 1.5]))
 
 
-# -- mpmath versions ----------------------------------------------------------------------
+# -- mpmath versions -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
@@ -267,8 +269,9 @@ def test_mp_versions_converge_with_precision(act):
         low = act.pair_mp(*args, dps=30)
         high = act.pair_mp(*args, dps=80)
         assert abs(low - high) <= mpmath.mpf(10) ** -29 * abs(high)
-        for low_d, high_d in zip(act.pair_hessian_mp(*args, dps=30),
-                                 act.pair_hessian_mp(*args, dps=80)):
+        for low_d, high_d in zip(
+            act.pair_hessian_mp(*args, dps=30), act.pair_hessian_mp(*args, dps=80)
+        ):
             assert abs(low_d - high_d) <= mpmath.mpf(10) ** -29 * abs(high_d)
         assert mpmath.mp.dps == 15  # the working precision is restored
 

@@ -477,7 +477,11 @@ def test_mp_rejects_invalid_dps(function, dps):
 @pytest.mark.parametrize("name", ["relu", "erf"])
 @pytest.mark.parametrize(
     "R, S, C, alpha, K",
-    [(0.5, 0.1, 0.05, 3.0, 3), (0.95, 0.002, 0.001, 40.0, 10), (0.2, 0.2, -0.05, 1.0, 2)],
+    [
+        (0.5, 0.1, 0.05, 3.0, 3),
+        (0.95, 0.002, 0.001, 40.0, 10),
+        (0.2, 0.2, -0.05, 1.0, 2),
+    ],
 )
 def test_fused_derivatives_match_separate(name, R, S, C, alpha, K):
     """One call of symmetric_free_energy_derivatives gives what the separate
@@ -504,4 +508,6 @@ def test_fused_derivatives_reject_bad_order():
     from reluspec.theory.free_energy import symmetric_free_energy_derivatives
 
     with pytest.raises(ValueError, match="order"):
-        symmetric_free_energy_derivatives(activation("relu"), 0.5, 0.1, 0.0, 1.0, 3, order=4)
+        symmetric_free_energy_derivatives(
+            activation("relu"), 0.5, 0.1, 0.0, 1.0, 3, order=4
+        )

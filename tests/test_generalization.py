@@ -5,7 +5,7 @@ import math
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reluspec.activations import Erf, ReLU
@@ -55,12 +55,14 @@ def generalization_error_mp(act, R, Q, T, dps=40):
 site_symmetric = st.tuples(
     st.floats(-1, 1), st.floats(-1, 1), st.floats(-1, 1), st.integers(1, 8)
 ).filter(
-    lambda p: (p[3] == 1 or 1 - p[2] - (p[0] - p[1]) ** 2 > 1e-6)
-    and 1 + (p[3] - 1) * p[2] - (p[0] + (p[3] - 1) * p[1]) ** 2 > 1e-6
+    lambda p: (
+        (p[3] == 1 or 1 - p[2] - (p[0] - p[1]) ** 2 > 1e-6)
+        and 1 + (p[3] - 1) * p[2] - (p[0] + (p[3] - 1) * p[1]) ** 2 > 1e-6
+    )
 )
 
 
-# -- full matrices ------------------------------------------------------------------
+# -- full matrices ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
@@ -121,7 +123,7 @@ def test_full_matrix_invalid_input(act):
         generalization_error_gradient(act, np.zeros((2, 2)), np.eye(3))
 
 
-# -- gradient of the full-matrix error ------------------------------------------------------
+# -- gradient of the full-matrix error -------------------------------------------------
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
@@ -135,8 +137,12 @@ def test_full_gradient_against_mp_diff(act, K, M):
 
     def directional(direction_R, direction_Q):
         def f(t):
-            R_t = [[R[k, m] + t * direction_R[k][m] for m in range(M)] for k in range(K)]
-            Q_t = [[Q[k, l] + t * direction_Q[k][l] for l in range(K)] for k in range(K)]
+            R_t = [
+                [R[k, m] + t * direction_R[k][m] for m in range(M)] for k in range(K)
+            ]
+            Q_t = [
+                [Q[k, l] + t * direction_Q[k][l] for l in range(K)] for k in range(K)
+            ]
             return generalization_error_mp(act, R_t, Q_t, T.tolist(), dps=mpmath.mp.dps)
 
         with mpmath.workdps(30):
@@ -159,7 +165,7 @@ def test_full_gradient_against_mp_diff(act, K, M):
             assert dQ[k, l] == pytest.approx(numeric, abs=1e-14 * scale)
 
 
-# -- site-symmetric form --------------------------------------------------------------------
+# -- site-symmetric form ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
@@ -190,7 +196,11 @@ def test_symmetric_against_mpmath(act, params):
 def test_symmetric_near_perfect_learning(act, K):
     """At R = 1 - 1e-12, S = C = 0 the relative error is below 1e-12 (it is a
     few ulp)."""
-    for R, S, C in [(1 - 1e-12, 0.0, 0.0), (1 - 1e-9, 1e-11, -3e-11), (1 - 1e-10, 1e-13, 1e-13)]:
+    for R, S, C in [
+        (1 - 1e-12, 0.0, 0.0),
+        (1 - 1e-9, 1e-11, -3e-11),
+        (1 - 1e-10, 1e-13, 1e-13),
+    ]:
         value = symmetric_generalization_error(act, R, S, C, K)
         reference = symmetric_generalization_error_mp(act, R, S, C, K, dps=40)
         if reference == 0:  # K = 1 at R = 1
@@ -203,12 +213,16 @@ def test_symmetric_near_perfect_learning(act, K):
 @pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
 def test_symmetric_real_K_interpolates(act):
     """The formula is affine in K at fixed R, S, C."""
-    values = [symmetric_generalization_error(act, 0.6, 0.05, 0.1, K) for K in (2, 2.5, 3)]
+    values = [
+        symmetric_generalization_error(act, 0.6, 0.05, 0.1, K) for K in (2, 2.5, 3)
+    ]
     assert values[1] == pytest.approx((values[0] + values[2]) / 2, rel=1e-14)
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
-@pytest.mark.parametrize("params", [(0.6, 0.05, 0.1, 3), (0.95, -0.02, 0.01, 5), (0.3, 0.3, 0.2, 2)])
+@pytest.mark.parametrize(
+    "params", [(0.6, 0.05, 0.1, 3), (0.95, -0.02, 0.01, 5), (0.3, 0.3, 0.2, 2)]
+)
 def test_symmetric_derivatives_against_mp_diff(act, params):
     R, S, C, K = params
     gradient = symmetric_generalization_error_gradient(act, R, S, C, K)
@@ -229,7 +243,9 @@ def test_symmetric_derivatives_against_mp_diff(act, params):
                 order[i] += 1
                 order[j] += 1
                 numeric = mpmath.diff(f, point, tuple(order))
-                assert hessian[i, j] == pytest.approx(float(numeric), rel=1e-13, abs=1e-15)
+                assert hessian[i, j] == pytest.approx(
+                    float(numeric), rel=1e-13, abs=1e-15
+                )
 
 
 def test_symmetric_hessian_at_perfect_learning():
@@ -268,8 +284,12 @@ def test_symmetric_gradient_matches_full_gradient(act):
 
 @pytest.mark.parametrize(
     "args, pattern",
-    [((1.1, 0, 0, 2), "R = 1.1"), ((0.5, 0, 0, 0), "K = 0"),
-     ((0.9, -0.5, 0.0, 2), "positive"), ((math.nan, 0, 0, 2), "not finite")],
+    [
+        ((1.1, 0, 0, 2), "R = 1.1"),
+        ((0.5, 0, 0, 0), "K = 0"),
+        ((0.9, -0.5, 0.0, 2), "positive"),
+        ((math.nan, 0, 0, 2), "not finite"),
+    ],
 )
 def test_symmetric_invalid_input(args, pattern):
     for function in (

@@ -22,7 +22,7 @@ def overlaps(K, M, N=50, seed=0):
     return J @ B.T / N, J @ J.T / N, B @ B.T / N
 
 
-# -- full matrices ------------------------------------------------------------------
+# -- full matrices ---------------------------------------------------------------------
 
 
 def test_valid_matrices_are_returned_symmetrised():
@@ -56,8 +56,18 @@ def test_perfect_learning_is_valid():
         ([[0.1]], [[math.inf]], None, r"Q\[0, 0\] = inf is not finite"),
         ([[0.1]], [["a"]], None, "Q must be a real matrix"),
         (np.zeros((2, 1)), [[1.0, 0.2], [0.3, 1.0]], None, "Q must be symmetric"),
-        (np.zeros((2, 1)), [[1.0, 0.0], [0.0, -1.0]], None, r"Q\[1, 1\] = -1.0 is a variance"),
-        ([[0.0, 1.2]], [[1.0]], None, r"R\[0, 1\] = 1.2 exceeds the Cauchy-Schwarz bound"),
+        (
+            np.zeros((2, 1)),
+            [[1.0, 0.0], [0.0, -1.0]],
+            None,
+            r"Q\[1, 1\] = -1.0 is a variance",
+        ),
+        (
+            [[0.0, 1.2]],
+            [[1.0]],
+            None,
+            r"R\[0, 1\] = 1.2 exceeds the Cauchy-Schwarz bound",
+        ),
         (np.zeros((2, 1)), [[1.0, 1.5], [1.5, 1.0]], None, r"Q\[0, 1\] = 1.5 exceeds"),
     ],
 )
@@ -81,7 +91,7 @@ def test_zero_variance_unit_is_allowed():
         validate_order_parameters([[0.0, 1e-300], [0.6, 0.0]], Q)
 
 
-# -- site-symmetric parameters ------------------------------------------------------------
+# -- site-symmetric parameters ---------------------------------------------------------
 
 
 def test_site_symmetric_valid_values_are_floats():
@@ -131,9 +141,7 @@ def test_symmetric_matrices_structure():
 
 
 @settings(max_examples=150)
-@given(
-    R=st.floats(-1, 1), S=st.floats(-1, 1), C=st.floats(-1, 1), K=st.integers(1, 6)
-)
+@given(R=st.floats(-1, 1), S=st.floats(-1, 1), C=st.floats(-1, 1), K=st.integers(1, 6))
 def test_site_symmetric_agrees_with_full_validation(R, S, C, K):
     """The two eigenvalue conditions are equivalent to positive
     semi-definiteness of the full joint covariance (away from the boundary,

@@ -56,7 +56,16 @@ def test_problem_rejects_unknown_activation():
 
 
 @pytest.mark.parametrize(
-    "alpha", [(5.0, 1.0), (0.0, 1.0), (-1.0, 2.0), (1.0, math.inf), (1.0,), "1:5", (math.nan, 2)]
+    "alpha",
+    [
+        (5.0, 1.0),
+        (0.0, 1.0),
+        (-1.0, 2.0),
+        (1.0, math.inf),
+        (1.0,),
+        "1:5",
+        (math.nan, 2),
+    ],
 )
 def test_solve_rejects_invalid_alpha(alpha):
     with pytest.raises(ValueError, match="alpha"):
@@ -183,7 +192,9 @@ def test_branches_are_stationary_in_full_space(fixture, request):
     act = rs.activation(result.activation)
     for branch in result.branches:
         for i in range(0, len(branch.alpha), max(1, len(branch.alpha) // 5)):
-            R, Q, T = symmetric_matrices(branch.R[i], branch.S[i], branch.C[i], result.K)
+            R, Q, T = symmetric_matrices(
+                branch.R[i], branch.S[i], branch.C[i], result.K
+            )
             dR, dQ = free_energy_gradient(act, R, Q, branch.alpha[i], T)
             off_diagonal = dQ[~np.eye(result.K, dtype=bool)]
             scale = result.K * branch.alpha[i]
@@ -212,7 +223,12 @@ def test_equilibrium_is_global_minimum(erf3, alpha):
         start = rng.uniform([-0.5, -0.3, -0.2], [0.99, 0.6, 0.3])
         if objective(start) >= 1e6:
             continue
-        found = minimize(objective, start, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 4000})
+        found = minimize(
+            objective,
+            start,
+            method="Nelder-Mead",
+            options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 4000},
+        )
         best = min(best, found.fun)
     # Linear interpolation of F between grid points of spacing ~2% in alpha
     # errs by far less than 1e-3 (F is smooth except at transitions).
@@ -226,7 +242,9 @@ def test_precision_refines_branch_point():
     result = rs.solve(problem, alpha=(10.0, 40.0), precision=30)
     (point,) = _points(result, "branch_point")
     state = point.states["unspecialized"]
-    root = ref.branch_point("erf", 2, state["R"] + state["S"], state["C"], point.alpha, dps=45)
+    root = ref.branch_point(
+        "erf", 2, state["R"] + state["S"], state["C"], point.alpha, dps=45
+    )
     with mp.workdps(40):
         difference = abs(mp.mpf(point.alpha_high_precision) - root[2])
         assert difference < mp.mpf(10) ** -25 * root[2]

@@ -15,45 +15,63 @@ g(x) = erf(x / sqrt(2)).
 Accuracy
 --------
 Target: at most 4 ulp from the exact value at the given double inputs, over
-the whole domain. Where precision would be lost, and what the code does:
+the whole domain. Measured against mpmath at 50 digits (tests/test_kernels.py
+and tests/test_activations.py): pair correlations, first and second
+derivatives and the unit-variance functions within 1.2 ulp, the parts beyond
+linear order in the correlation within 3 ulp. Where precision would be
+lost, and what the code does:
 
 * Determinant. ``D = c11 c22 - c12**2`` cancels completely at correlation
   +-1. It is formed as a double-double from error-free products (``fma``), so
   it is exact to about 2**-106 relative to ``c11 c22``; ``sqrt(D)`` carries a
   low-order correction ``r_lo``.
-* Angle. ``arccos(rho)`` loses half of the digits near rho = +-1; the angle
-  is ``atan2(sqrt(D), -c12)``, well conditioned everywhere.
+* Angle. ``arccos(rho)`` loses half of the digits near rho = +-1. The angle
+  is ``atan2(sqrt(D), -c12)``, well conditioned everywhere, evaluated by
+  ``_atan2_dd`` as a double-double accurate to about 2**-60 (table of
+  ``atan(k/8)`` and a short Taylor series), not by the C library.
 * ReLU at negative correlation. ``I = (sqrt(D) - |c12| phi) / (2 pi)`` with
-  ``tan(phi) = t = sqrt(D) / |c12|`` cancels like ``t**3`` as rho -> -1,
-  which would amplify the rounding error of ``atan`` without bound. For
-  ``x = t**2 <= 15/4`` the kernel evaluates ``I = |c12| x**1.5 G(x)`` with
-  ``G(x) = (t - atan t) / (2 pi t**3)`` from four polynomial pieces in the
-  exact quantity ``x = D / c12**2`` (Chebyshev interpolants, truncation error
-  below 0.07 ulp, leading coefficient in double-double) and propagates the
-  low-order parts of ``x``, ``sqrt(x)`` and the products to first order. For
-  ``x > 15/4`` the cancellation factor is below 1.3 and the direct form is
-  used with the products taken error-free.
-* Constants ``1/(2 pi)`` and ``1/sqrt(2 pi)`` are applied in double-double.
+  ``tan(phi) = t = sqrt(D) / |c12|`` cancels like ``t**2`` as rho -> -1. For
+  ``x = t**2 > 1/4`` the cancellation factor is below 13, which the
+  double-double angle absorbs. For ``x <= 1/4`` the kernel evaluates
+  ``I = |c12| x**1.5 G(x)`` with ``G(x) = (t - atan t) / (2 pi t**3)`` from
+  a polynomial in the exactly known ``x = D / c12**2`` (Chebyshev
+  interpolant, truncation error below 0.02 ulp, leading coefficient in
+  double-double) and propagates the low-order parts of ``x``, ``sqrt(x)``
+  and the products to first order.
+* Derivatives. Chains of products and quotients carry their rounding errors,
+  recovered with ``fma``, and are rounded once at the end (``_tmul``,
+  ``_tdiv``); the ReLU ``I_11_11`` numerator ``c11 c22 / 2 - D``, which
+  vanishes at rho**2 = 1/2, is a double-double.
+* Constants ``1/(2 pi)``, ``1/sqrt(2 pi)``, ``pi`` and ``sqrt(3)`` are applied
+  in double-double.
 * Scale. The ReLU integrals are homogeneous, ``I(l**2 c11, l m c12, m**2
   c22) = l m I(c11, c12, c22)``. Variances outside [2**-400, 2**400] are
-  rescaled by exact powers of 2 before the determinant is formed, so that
-  no product over- or underflows; results are scaled back with ``ldexp``.
-  The erf integrals are not homogeneous; for variances above 2**400 the same
-  rescaling is applied to ``E = (1 + c11)(1 + c22) - c12**2`` term by term.
+  rescaled by exact powers of 4 before the determinant is formed, so that
+  no product over- or underflows, and results are scaled back with
+  ``ldexp``. The erf integrals are not homogeneous. There the sum ``E``
+  below is formed with the same rescaling when a variance exceeds 2**400,
+  and all formulas use ``sqrt(E)`` and bounded ratios only.
 * erf. ``I = (2/pi) asin(c12 / sqrt((1 + c11)(1 + c22)))`` is evaluated as
   ``(2/pi) atan2(c12, sqrt(E))`` with ``E = 1 + c11 + c22 + D``, a sum of
-  non-negative terms, so that the argument of asin close to 1 (huge
+  non-negative terms, so that an argument of asin close to 1 (huge
   variances) loses nothing.
 * Correlation +-1. A covariance with ``|rho| <= 1 + 8 * 2**-52`` is treated
   as ``|rho| = 1`` (``D`` clamped to 0, ``c12`` replaced by
-  ``sign(c12) sqrt(c11 c22)``); a larger ``|rho|`` is invalid input. First
-  derivatives there are finite with the limiting value. Second derivatives
-  of the ReLU correlation diverge like ``1/sqrt(D)`` and are returned as
-  signed infinities.
+  ``sign(c12) sqrt(c11 c22)``), and a larger ``|rho|`` is invalid input.
+  First derivatives there are finite with the limiting value. Second
+  derivatives of the ReLU correlation diverge like ``1/sqrt(D)`` and are
+  returned as signed infinities.
 
-The remaining error comes from ``atan2``/``atan``/``asin`` of the C library
-(glibc documents at most 1 ulp) and from a handful of roundings that the
-tests in ``tests/test_kernels.py`` measure against mpmath at 50 digits.
+The C library is used for ``sqrt``, ``fma``, ``ldexp`` and ``frexp``, which
+are exact or correctly rounded, and for ``asin`` in two places: the erf
+deficit beyond ``delta = 1`` and ``asin(x) - x`` for ``|x| > 1/2`` in the
+ReLU part beyond linear order, both measured within 3 ulp.
+
+Speed: one scalar covariance costs about 30 ns (Xeon, 2 cores; see
+benchmarks/README.md), bound by the latency of the dependent chain of
+divisions, square roots and the angle. The array loops are compiled a second
+time for processors with FMA (chosen at import, ``FMA_CLONE``), where fma()
+is one instruction instead of a call into libm.
 
 Kernels never raise inside their ``nogil`` loops. Each array entry point
 returns the index of the first invalid element (or -1), and the Python layer
@@ -64,15 +82,45 @@ from libc.math cimport (
     INFINITY,
     NAN,
     asin,
-    atan2,
     copysign,
     fabs,
     fma,
+    fmax,
+    fmin,
     frexp,
     isfinite,
     ldexp,
+    signbit,
     sqrt,
 )
+
+cdef extern from *:
+    """
+    /* The explicit fma() calls carry the error-free transformations; no
+       other multiply-add may be fused, so that results do not depend on the
+       instruction set. */
+    #if defined(__clang__)
+    #pragma STDC FP_CONTRACT OFF
+    #elif defined(__GNUC__)
+    #pragma GCC optimize ("fp-contract=off")
+    #endif
+
+    /* A function marked RELUSPEC_FMA_CLONE is compiled for processors with
+       FMA, with every call inlined into it; reluspec_cpu_has_fma() tells at
+       run time whether it may be called. */
+    #if defined(__GNUC__) && defined(__x86_64__)
+    #define RELUSPEC_FMA_CLONE __attribute__((target("fma"), flatten))
+    static int reluspec_cpu_has_fma(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("fma");
+    }
+    #else
+    #define RELUSPEC_FMA_CLONE
+    static int reluspec_cpu_has_fma(void) { return 0; }
+    #endif
+    """
+    ctypedef void _fma_clone_void "RELUSPEC_FMA_CLONE void"
+    int reluspec_cpu_has_fma() nogil
 
 #: Largest excess of ``|rho|`` over 1 that is treated as rounding.
 CORRELATION_TOLERANCE = 8 * 2.0**-52
@@ -92,6 +140,10 @@ cdef double _INVSQRT2PI_LO = -2.49232720227773e-17
 cdef double _SQRT3_HI = 1.7320508075688772
 cdef double _SQRT3_LO = 1.0035084221806903e-16
 cdef double _INV2PI_REL = _INV2PI_LO / _INV2PI_HI
+cdef double _PI_HI = 3.141592653589793
+cdef double _PI_LO = 1.2246467991473532e-16
+cdef double _PIO2_HI = 1.5707963267948966
+cdef double _PIO2_LO = 6.123233995736766e-17
 
 # Status codes of the element kernels (0 = valid).
 cdef enum:
@@ -102,79 +154,63 @@ cdef enum:
     _OUT_OF_RANGE = 5
 
 
-# -- polynomial pieces of G ------------------------------------------------------
+# -- polynomial tables ---------------------------------------------------------
 
-# G(x) = (t - atan t) / (2 pi t**3) with x = t**2, on four pieces of [0, 15/4].
-# Each piece is (centre, 1/half_width, c0_hi, c0_lo, (c1, ..., cn)) for the
-# polynomial c0 + c1 y + ... + cn y**n in y = (x - centre) / half_width, which
-# interpolates G at the n + 1 Chebyshev points of the piece (computed with
-# mpmath at 60 digits; tests/test_kernels.py regenerates the table and checks
-# it). Truncation error: below 0.07 ulp of G on every piece.
-_G_PIECES = (
-    # x in [0, 0.25]: degree 14
-    (0.125, 8.0, 0.04939668707935839, -1.6093180206258146e-18, (
-        -0.003359500355972988, 0.00026962376368486895, -2.346834050039323e-05,
-        2.1441566352804726e-06, -2.0232994969194602e-07, 1.9538709460744353e-08,
-        -1.919848725189754e-09, 1.912090392065709e-10, -1.9251104048599235e-11,
-        1.955484813765083e-12, -1.9997422034631524e-13, 2.0592431229124806e-14,
-        -2.222563136553907e-15, 2.3125769605249497e-16,
-    )),
-    # x in [0.25, 0.75]: degree 18
-    (0.5, 4.0, 0.04124667419400468, 5.378315539316908e-19, (
-        -0.0044091817968542855, 0.0005452533023131601, -7.245494626925797e-05,
-        1.0054722266446947e-05, -1.4366059118782648e-06, 2.0962107245217765e-07,
-        -3.107693693103963e-08, 4.6650297639374245e-09, -7.073445448971067e-10,
-        1.0814270197459683e-10, -1.664830716616317e-11, 2.578112514640865e-12,
-        -4.013414340520095e-13, 6.274303423420008e-14, -9.780809043751194e-15,
-        1.5401609882454509e-15, -2.7631718240371305e-16, 4.379233050720041e-17,
-    )),
-    # x in [0.75, 1.75]: degree 20
-    (1.25, 2.0, 0.031541366289206854, -1.0603687336712067e-18, (
-        -0.004777713720911193, 0.00081695618794305, -0.00014837204733452768,
-        2.7955059016277023e-05, -5.400250449957484e-06, 1.0623352843892005e-06,
-        -2.1190117068239962e-07, 4.27330625744728e-08, -8.694713203187961e-09,
-        1.7821525133279154e-09, -3.675617977297214e-10, 7.621127373424212e-11,
-        -1.5873610724154084e-11, 3.3196978166345226e-12, -6.979131189871602e-13,
-        1.4693817904984784e-13, -3.0074084245902076e-14, 6.363891141883594e-15,
-        -1.771620030263674e-15, 3.769582835760278e-16,
-    )),
-    # x in [1.75, 3.75]: degree 20
-    (2.75, 1.0, 0.021992195880521294, 2.784816999357735e-19, (
-        -0.004279139906131841, 0.000916183153506261, -0.00020577168383756548,
-        4.759690955507484e-05, -1.1234515149651957e-05, 2.6914406065498246e-06,
-        -6.5220694277369e-07, 1.5949424683829086e-07, -3.929531422974087e-08,
-        9.741739894230313e-09, -2.4278745113784773e-09, 6.078290167773186e-10,
-        -1.5273002212071134e-10, 3.852075636722158e-11, -9.80236309743365e-12,
-        2.4868905751224147e-12, -5.872246851442158e-13, 1.495858551086619e-13,
-        -5.829810089105174e-14, 1.4933401704301702e-14,
-    )),
+# G(x) = (t - atan t) / (2 pi t**3) with x = t**2, for 0 <= x <= 1/4, as
+# (centre, 1/half_width, c0_hi, c0_lo, (c1, ..., cn)): the polynomial
+# c0 + c1 y + ... + cn y**n in y = (x - centre) / half_width interpolates G at
+# the n + 1 Chebyshev points of [0, 1/4] (computed with mpmath at 60 digits).
+# Truncation error: below 0.02 ulp of G (checked in tests/test_kernels.py).
+_G_PIECE = (0.125, 8.0, 0.04939668707935839, -1.6093180206258146e-18, (
+    -0.003359500355972988, 0.00026962376368486895, -2.346834050039323e-05,
+    2.1441566352804726e-06, -2.0232994969194602e-07, 1.9538709460744353e-08,
+    -1.919848725189754e-09, 1.912090392065709e-10, -1.9251104048599235e-11,
+    1.955484813765083e-12, -1.9997422034631524e-13, 2.0592431229124806e-14,
+    -2.222563136553907e-15, 2.3125769605249497e-16,
+))
+
+# atan(k/8) for k = 0, ..., 8 as double-double (mpmath at 50 digits).
+_ATAN_EIGHTHS = (
+    (0.0, 0.0),
+    (0.12435499454676144, -3.1253241424539383e-18),
+    (0.24497866312686414, 1.0698755618734451e-17),
+    (0.35877067027057225, -2.4623815582638635e-17),
+    (0.4636476090008061, 2.2698777452961687e-17),
+    (0.5585993153435624, -5.4556305485916264e-18),
+    (0.6435011087932844, 1.5834785051444286e-17),
+    (0.7188299996216245, -2.1478388444456983e-17),
+    (0.7853981633974483, 3.061616997868383e-17),
 )
 
 cdef enum:
-    _G_NPIECE = 4
-    _G_MAXDEG = 20
+    _G_DEGREE = 14
     _ASIN_NTERM = 28
-cdef double _G_CENTRE[_G_NPIECE]
-cdef double _G_INV_HW[_G_NPIECE]
-cdef double _G_C0_HI[_G_NPIECE]
-cdef double _G_C0_LO[_G_NPIECE]
-cdef double _G_TAIL[_G_NPIECE][_G_MAXDEG]
-cdef int _G_DEGREE[_G_NPIECE]
+cdef double _G_CENTRE, _G_INV_HW, _G_C0_HI, _G_C0_LO
+cdef double _G_TAIL[_G_DEGREE]
+cdef double _ATAN_HI[9]
+cdef double _ATAN_LO[9]
+# atan2 = offset + sign * atan(min/max) in the four cases (|y| > |x|) + 2 (x < 0).
+cdef double _OCTANT_HI[4]
+cdef double _OCTANT_LO[4]
+cdef double _OCTANT_SIGN[4]
+_OCTANT_HI[:] = [0.0, 1.5707963267948966, 3.141592653589793, 1.5707963267948966]
+_OCTANT_LO[:] = [
+    0.0, 6.123233995736766e-17, 1.2246467991473532e-16, 6.123233995736766e-17
+]
+_OCTANT_SIGN[:] = [1.0, -1.0, -1.0, 1.0]
 
 # asin(x) - x = x**3 * sum_{n>=0} _ASIN_SERIES[n] x**(2n), for |x| <= 1/2.
 cdef double _ASIN_SERIES[_ASIN_NTERM]
 
 
 cdef _load_tables():
-    cdef int i, j
-    for i, (centre, inv_hw, c0_hi, c0_lo, tail) in enumerate(_G_PIECES):
-        _G_CENTRE[i] = centre
-        _G_INV_HW[i] = inv_hw
-        _G_C0_HI[i] = c0_hi
-        _G_C0_LO[i] = c0_lo
-        _G_DEGREE[i] = len(tail)
-        for j in range(len(tail)):
-            _G_TAIL[i][j] = tail[j]
+    global _G_CENTRE, _G_INV_HW, _G_C0_HI, _G_C0_LO
+    cdef int i
+    _G_CENTRE, _G_INV_HW, _G_C0_HI, _G_C0_LO, tail = _G_PIECE
+    for i in range(_G_DEGREE):
+        _G_TAIL[i] = tail[i]
+    for i in range(9):
+        _ATAN_HI[i], _ATAN_LO[i] = _ATAN_EIGHTHS[i]
     # Taylor coefficients (2n)! / (4**n (n!)**2 (2n + 1)), n >= 1, by recurrence
     # in exact rational arithmetic, rounded once.
     from fractions import Fraction
@@ -228,6 +264,60 @@ cdef inline double _tdiv(double x, double y, double* rel) noexcept nogil:
 
 cdef inline double _tfinish(double v, double rel) noexcept nogil:
     return fma(v, rel, v)
+
+
+cdef inline double _atan2_dd(double y, double x, double* lo) noexcept nogil:
+    # atan2(y, x) = return value + lo[0], to about 2**-60 relative, for finite
+    # x and y. The ratio u = min/max(|x|, |y|) in [0, 1] is reduced with
+    # atan(u) = atan(k/8) + atan(v), v = (u - k/8) / (1 + u k/8), |v| <= 1/16,
+    # and atan(v) = v + v**3 Q(v**2) by its Taylor series; u and v carry their
+    # rounding errors as low parts. The octant is applied without branches.
+    cdef double ax = fabs(x), ay = fabs(y), num, den, rden, u, u_lo, u0, n
+    cdef double p, p_lo, d, d_lo, rd, v, v_lo, z, z2, q, t, t_lo, hi, e, sign
+    cdef int k, octant
+    if ax == 0.0 and ay == 0.0:
+        lo[0] = 0.0
+        if signbit(x):
+            return copysign(_PI_HI, y)
+        return y
+    num = fmin(ax, ay)
+    den = fmax(ax, ay)
+    rden = 1.0 / den
+    u = num * rden
+    u_lo = fma(-u, den, num) * rden
+
+    k = <int>(u * 8.0 + 0.5)
+    u0 = 0.125 * k
+    n = u - u0  # exact: u lies within 1/16 of u0 (Sterbenz)
+    p = u * u0
+    p_lo = fma(u, u0, -p) + u_lo * u0
+    _two_sum(1.0, p, &d, &d_lo)
+    d_lo = d_lo + p_lo
+    rd = 1.0 / d
+    v = n * rd
+    v_lo = (fma(-v, d, n) + u_lo - v * d_lo) * rd
+
+    # Q(z) = -1/3 + z/5 - z**2/7 + ... - z**6/15 (Estrin's scheme), truncated
+    # where z**7 / 17 < 2**-60.
+    z = v * v
+    z2 = z * z
+    q = fma(z, fma(z, -1.0 / 15.0, 1.0 / 13.0), -1.0 / 11.0)
+    q = fma(z2, q, fma(z, 1.0 / 9.0, -1.0 / 7.0))
+    q = fma(z2, q, fma(z, 1.0 / 5.0, -1.0 / 3.0))
+    _two_sum(_ATAN_HI[k], v, &t, &e)
+    t_lo = e + _ATAN_LO[k] + v_lo + v * z * q
+
+    # Octant: atan(u), pi/2 - atan(u), pi - atan(u) or pi/2 + atan(u).
+    octant = (ay > ax) + 2 * (signbit(x) != 0)
+    sign = _OCTANT_SIGN[octant]
+    _two_sum(_OCTANT_HI[octant], sign * t, &hi, &e)
+    e = e + _OCTANT_LO[octant] + sign * t_lo
+    # Renormalise so that the return value is hi + lo rounded; odd in y.
+    t = hi + e
+    e = e - (t - hi)
+    sign = copysign(1.0, y)
+    lo[0] = sign * e
+    return sign * t
 
 
 cdef inline double _asin_minus_x(double x) noexcept nogil:
@@ -318,30 +408,21 @@ cdef inline int _prepare(double a, double c, double b, _Cov* s) noexcept nogil:
 cdef inline double _relu_cubic(
     double ac, double ac_lo, double x, double x_lo
 ) noexcept nogil:
-    # ac * x**1.5 * G(x) for 0 < x <= 15/4, where ac + ac_lo and x + x_lo carry
+    # ac * x**1.5 * G(x) for 0 < x <= 1/4, where ac + ac_lo and x + x_lo carry
     # more than double precision; the low parts enter to first order.
-    cdef int i, j, n
+    cdef int j
     cdef double y, tail, slope, yt, yte, g, ge, g_lo, sq, dsq, m1, e1, m2, e2, rel
-    if x < 0.25:
-        i = 0
-    elif x < 0.75:
-        i = 1
-    elif x < 1.75:
-        i = 2
-    else:
-        i = 3
-    n = _G_DEGREE[i]
 
     # G = c0 + y * tail(y), Horner with fma; c0 + y * tail kept as double-double.
-    y = (x - _G_CENTRE[i]) * _G_INV_HW[i]
-    tail = _G_TAIL[i][n - 1]
-    for j in range(n - 2, -1, -1):
-        tail = fma(tail, y, _G_TAIL[i][j])
-    slope = fma(2.0 * y, _G_TAIL[i][1], _G_TAIL[i][0])
+    y = (x - _G_CENTRE) * _G_INV_HW
+    tail = _G_TAIL[_G_DEGREE - 1]
+    for j in range(_G_DEGREE - 2, -1, -1):
+        tail = fma(tail, y, _G_TAIL[j])
+    slope = fma(2.0 * y, _G_TAIL[1], _G_TAIL[0])
     yt = y * tail
     yte = fma(y, tail, -yt)
-    _two_sum(_G_C0_HI[i], yt, &g, &ge)
-    g_lo = ge + yte + _G_C0_LO[i] + slope * _G_INV_HW[i] * x_lo
+    _two_sum(_G_C0_HI, yt, &g, &ge)
+    g_lo = ge + yte + _G_C0_LO + slope * _G_INV_HW * x_lo
 
     # ac * x * sqrt(x) with the rounding error of each step tracked relatively.
     sq = sqrt(x)
@@ -358,37 +439,26 @@ cdef inline double _relu_cubic(
 
 
 cdef inline double _relu_value(_Cov* s) noexcept nogil:
-    # I / 2**(ka + kb) for a prepared covariance with positive variances.
-    cdef double phi, phi_lo, big, big_e, tot, tot_e, ac, w, we, x, x_lo
-    if s.c >= 0.0:
-        # Non-negative correlation: (r + phi c) / (2 pi), both terms >= 0.
-        phi = atan2(s.r, -s.c)
-        phi_lo = -s.c * s.r_lo / s.p
-        big = phi * s.c
-        big_e = fma(phi, s.c, -big)
-        _two_sum(s.r, big, &tot, &tot_e)
-        return _mul_dd(
-            tot, tot_e + big_e + s.r_lo + phi_lo * s.c, _INV2PI_HI, _INV2PI_LO
-        )
-    if s.dh == 0.0:
-        return 0.0
-
-    # Negative correlation: (r - |c| phi) / (2 pi) cancels as rho -> -1.
-    ac = -s.c
-    w = ac * ac
-    x = s.dh / w
-    if x <= 3.75:
-        we = fma(ac, ac, -w)
-        x_lo = (fma(-x, w, s.dh) + s.dl - x * we) / w
-        return _relu_cubic(ac, 0.0, x, x_lo)
-    phi = atan2(s.r, ac)
-    phi_lo = ac * s.r_lo / s.p
-    big = ac * phi
-    big_e = fma(ac, phi, -big)
-    _two_sum(s.r, -big, &tot, &tot_e)
-    return _mul_dd(
-        tot, tot_e - big_e + s.r_lo - ac * phi_lo, _INV2PI_HI, _INV2PI_LO
-    )
+    # I / 2**(ka + kb) for a prepared covariance with positive variances:
+    # I = (r + phi c) / (2 pi) with phi = pi - theta = atan2(r, -c).
+    cdef double phi, phi_lo, big, big_e, tot, tot_e, w, we, x, x_lo
+    if s.c < 0.0:
+        # Negative correlation: r + phi c cancels like x = D / c**2 as
+        # rho -> -1. For x <= 1/4 the polynomial form avoids the
+        # cancellation; above, it amplifies the error of the double-double
+        # phi by at most 13.
+        w = s.c * s.c
+        x = s.dh / w
+        if x <= 0.25:
+            we = fma(s.c, s.c, -w)
+            x_lo = (fma(-x, w, s.dh) + s.dl - x * we) / w
+            return _relu_cubic(-s.c, 0.0, x, x_lo)
+    phi = _atan2_dd(s.r, -s.c, &phi_lo)
+    phi_lo = phi_lo - s.c * s.r_lo / s.p
+    big = phi * s.c
+    big_e = fma(phi, s.c, -big)
+    _two_sum(s.r, big, &tot, &tot_e)
+    return _mul_dd(tot, tot_e + big_e + s.r_lo + phi_lo * s.c, _INV2PI_HI, _INV2PI_LO)
 
 
 cdef inline int _relu_pair(double a, double c, double b, double* out) noexcept nogil:
@@ -399,14 +469,17 @@ cdef inline int _relu_pair(double a, double c, double b, double* out) noexcept n
     if s.a == 0.0 or s.b == 0.0:
         out[0] = 0.0
         return 0
-    out[0] = ldexp(_relu_value(&s), s.ka + s.kb)
+    out[0] = _relu_value(&s)
+    if s.ka != 0 or s.kb != 0:
+        out[0] = ldexp(out[0], s.ka + s.kb)
     return 0
 
 
 cdef inline double _relu_slope(_Cov* s) noexcept nogil:
     # dI/dc12 = (pi - theta) / (2 pi) = phi / (2 pi), phi = atan2(r, -c).
-    cdef double phi = atan2(s.r, -s.c)
-    return _mul_dd(phi, -s.c * s.r_lo / s.p, _INV2PI_HI, _INV2PI_LO)
+    cdef double phi_lo
+    cdef double phi = _atan2_dd(s.r, -s.c, &phi_lo)
+    return _mul_dd(phi, phi_lo - s.c * s.r_lo / s.p, _INV2PI_HI, _INV2PI_LO)
 
 
 cdef inline int _relu_gradient(
@@ -578,29 +651,46 @@ cdef inline int _relu_deficit(double delta, double* out) noexcept nogil:
     # cos(theta) = 1 - delta and f = sin(theta) - theta cos(theta).
     cdef _Cov s
     cdef double o, o_lo, m, m_lo, nn, nn_lo, dd, dd_lo, x, x_lo
+    cdef double sn, sn_lo, theta, theta_lo, big, big_e, f, f_lo
     cdef int status = _check_delta(&delta)
     if status:
         return status
     if delta == 0.0:
         out[0] = 0.0
         return 0
-    if delta > 0.54:
-        # rho = 1 - delta is exact here (Sterbenz), and I(rho) <= 0.29.
-        _prepare(1.0, 1.0 - delta, 1.0, &s)
-        out[0] = 0.5 - _relu_value(&s)
-        return 0
+    if delta > 1.0:
+        # rho = 1 - delta < 0 is exact (Sterbenz), and I(rho) <= I(0) < 1/6.
+        status = _prepare(1.0, 1.0 - delta, 1.0, &s)
+        if status == 0:
+            out[0] = 0.5 - _relu_value(&s)
+        return status
 
-    # f(theta) = rho x**1.5 G(x) with x = tan(theta)**2
-    # = delta (2 - delta) / (1 - delta)**2, formed as a double-double.
+    # rho = 1 - delta and sin(theta)**2 = delta (2 - delta) as double-doubles.
     _two_sum(1.0, -delta, &o, &o_lo)
     _two_sum(2.0, -delta, &m, &m_lo)
     nn = delta * m
     nn_lo = fma(delta, m, -nn) + delta * m_lo
-    dd = o * o
-    dd_lo = fma(o, o, -dd) + 2.0 * o * o_lo
-    x = nn / dd
-    x_lo = (fma(-x, dd, nn) + nn_lo - x * dd_lo) / dd
-    out[0] = 0.5 * delta - _relu_cubic(o, o_lo, x, x_lo)
+    if delta <= 0.1:
+        # f = rho x**1.5 G(x) with x = tan(theta)**2 = delta (2 - delta) / rho**2
+        # <= 1/4.
+        dd = o * o
+        dd_lo = fma(o, o, -dd) + 2.0 * o * o_lo
+        x = nn / dd
+        x_lo = (fma(-x, dd, nn) + nn_lo - x * dd_lo) / dd
+        out[0] = 0.5 * delta - _relu_cubic(o, o_lo, x, x_lo)
+        return 0
+
+    # f = sin(theta) - theta rho with theta from the double-double atan2; the
+    # difference cancels by at most a factor 13 here.
+    sn = sqrt(nn)
+    sn_lo = (fma(-sn, sn, nn) + nn_lo) / (2.0 * sn)
+    theta = _atan2_dd(sn, o, &theta_lo)
+    theta_lo = theta_lo + o * sn_lo - sn * o_lo  # sin**2 + cos**2 = 1
+    big = theta * o
+    big_e = fma(theta, o, -big)
+    _two_sum(sn, -big, &f, &f_lo)
+    f_lo = f_lo + sn_lo - big_e - theta_lo * o - theta * o_lo
+    out[0] = 0.5 * delta - _mul_dd(f, f_lo, _INV2PI_HI, _INV2PI_LO)
     return 0
 
 
@@ -686,8 +776,8 @@ cdef inline int _erf_pair(double a, double c, double b, double* out) noexcept no
     cdef int status = _erf_prepare(a, c, b, &t)
     if status:
         return status
-    theta = atan2(t.c, t.se)
-    theta_lo = -(t.c / t.aa) * (t.se_lo / t.bb)
+    theta = _atan2_dd(t.c, t.se, &theta_lo)
+    theta_lo = theta_lo - (t.c / t.aa) * (t.se_lo / t.bb)
     out[0] = _mul_dd(theta, theta_lo, 4.0 * _INV2PI_HI, 4.0 * _INV2PI_LO)
     return 0
 
@@ -755,7 +845,9 @@ cdef inline double _erf_hessian_diagonal(
     return _tfinish(v, rel)
 
 
-cdef inline double _erf_hessian_mixed(_ErfCov* t, double bb, double bb_lo) noexcept nogil:
+cdef inline double _erf_hessian_mixed(
+    _ErfCov* t, double bb, double bb_lo
+) noexcept nogil:
     # I_11_12 = -B / (pi E**1.5), or I_12_22 with A for B.
     cdef double rel = bb_lo / bb - 3.0 * t.se_lo / t.se + _INV2PI_REL
     cdef double v = _tdiv(bb, t.se, &rel)
@@ -821,7 +913,7 @@ cdef inline int _erf_unit_derivative(
 cdef inline int _erf_deficit(double delta, double* out) noexcept nogil:
     # I(1, 1, 1) - I(1, 1 - delta, 1) = (2/pi) (asin(1/2) - asin((1 - delta)/2)).
     cdef double m, m_lo, o, o_lo, pm, pm_lo, p, p_lo, sp, sp_lo
-    cdef double x, x_lo, d1, d1_lo, rel, num, num_lo, den, den_lo, theta
+    cdef double x, x_lo, d1, d1_lo, rel, num, num_lo, den, den_lo, theta, theta_lo
     cdef int status = _check_delta(&delta)
     if status:
         return status
@@ -863,10 +955,10 @@ cdef inline int _erf_deficit(double delta, double* out) noexcept nogil:
     _two_sum(x, o, &den, &den_lo)
     den_lo = den_lo + x_lo + o_lo
 
-    theta = atan2(num, den)
+    theta = _atan2_dd(num, den, &theta_lo)
     out[0] = _mul_dd(
         theta,
-        (den * num_lo - num * den_lo) / (num * num + den * den),
+        theta_lo + (den * num_lo - num * den_lo) / (num * num + den * den),
         4.0 * _INV2PI_HI,
         4.0 * _INV2PI_LO,
     )
@@ -919,85 +1011,34 @@ def covariance_status(int kind, double c11, double c12, double c22, bint derivat
     return status
 
 
-def pair(int kind, const double[:] c11, const double[:] c12, const double[:] c22,
-         double[:] out):
-    """Pair correlation ``I(c11, c12, c22)``; ``out`` receives the values."""
-    cdef Py_ssize_t i, n = out.shape[0], bad = -1
-    with nogil:
-        if kind == _RELU:
-            for i in range(n):
-                if _relu_pair(c11[i], c12[i], c22[i], &out[i]):
-                    bad = i
-                    break
-        else:
-            for i in range(n):
-                if _erf_pair(c11[i], c12[i], c22[i], &out[i]):
-                    bad = i
-                    break
-    return bad
+# -- array loops ---------------------------------------------------------------------
+#
+# One loop function serves all entry points. It is compiled twice: for the
+# baseline instruction set, and as a clone for processors with FMA, in which
+# every kernel is inlined so that fma() becomes one instruction instead of a
+# call into libm (about 2 ns each). The clone is chosen once at import.
+
+cdef enum:
+    _OP_PAIR = 0
+    _OP_GRADIENT = 1
+    _OP_HESSIAN = 2
+    _OP_MEAN = 3
+    _OP_MEAN_DERIVATIVE = 4
+    _OP_UNIT = 5
 
 
-def pair_gradient(int kind, const double[:] c11, const double[:] c12,
-                  const double[:] c22, double[:] g11, double[:] g12, double[:] g22):
-    """First derivatives ``dI/dc11``, ``dI/dc12``, ``dI/dc22``."""
-    cdef Py_ssize_t i, n = g11.shape[0], bad = -1
-    with nogil:
-        if kind == _RELU:
-            for i in range(n):
-                if _relu_gradient(c11[i], c12[i], c22[i], &g11[i], &g12[i], &g22[i]):
-                    bad = i
-                    break
-        else:
-            for i in range(n):
-                if _erf_gradient(c11[i], c12[i], c22[i], &g11[i], &g12[i], &g22[i]):
-                    bad = i
-                    break
-    return bad
+cdef struct _Job:
+    int op, kind, what, order
+    Py_ssize_t n
+    const double* x[3]      # inputs
+    Py_ssize_t xs[3]        # their strides, in elements
+    double* y[6]            # outputs
+    Py_ssize_t ys[6]
 
 
-def pair_hessian(int kind, const double[:] c11, const double[:] c12,
-                 const double[:] c22, double[:, ::1] out):
-    """Second derivatives; row i of ``out`` (shape (n, 6)) receives
-    ``(I_11_11, I_11_12, I_11_22, I_12_12, I_12_22, I_22_22)``."""
-    cdef Py_ssize_t i, n = out.shape[0], bad = -1
-    with nogil:
-        if kind == _RELU:
-            for i in range(n):
-                if _relu_hessian(c11[i], c12[i], c22[i], &out[i, 0]):
-                    bad = i
-                    break
-        else:
-            for i in range(n):
-                if _erf_hessian(c11[i], c12[i], c22[i], &out[i, 0]):
-                    bad = i
-                    break
-    return bad
-
-
-def mean(int kind, const double[:] c11, double[:] out, bint derivative):
-    """Mean ``<g(u)>`` or, with ``derivative``, its derivative in ``c11``."""
-    cdef Py_ssize_t i, n = out.shape[0], bad = -1
-    cdef int status
-    with nogil:
-        for i in range(n):
-            if kind == _RELU:
-                if derivative:
-                    status = _relu_mean_derivative(c11[i], &out[i])
-                else:
-                    status = _relu_mean(c11[i], &out[i])
-            else:
-                # erf is odd: the mean and its derivative vanish.
-                status = _NONFINITE if not isfinite(c11[i]) else (
-                    _NEGATIVE_VARIANCE if c11[i] < 0.0 else 0
-                )
-                out[i] = 0.0
-            if status:
-                bad = i
-                break
-    return bad
-
-
-cdef inline int _unit(int kind, int what, int order, double x, double* out) noexcept nogil:
+cdef inline int _unit(
+    int kind, int what, int order, double x, double* out
+) noexcept nogil:
     # what: 0 = I(1, x, 1), 1 = derivative of given order, 2 = deficit at
     # delta = x, 3 = nonlinear part.
     if what == 0:
@@ -1013,14 +1054,186 @@ cdef inline int _unit(int kind, int what, int order, double x, double* out) noex
     return _relu_nonlinear(x, out) if kind == _RELU else _erf_nonlinear(x, out)
 
 
+cdef inline int _erf_mean(double a, double* out) noexcept nogil:
+    # erf is odd: the mean and its derivative vanish.
+    if not isfinite(a):
+        return _NONFINITE
+    if a < 0.0:
+        return _NEGATIVE_VARIANCE
+    out[0] = 0.0
+    return 0
+
+
+cdef inline Py_ssize_t _run_job(_Job* job) noexcept nogil:
+    # Return the index of the first invalid element, or -1.
+    cdef Py_ssize_t i, n = job.n
+    cdef const double* x0 = job.x[0]
+    cdef const double* x1 = job.x[1]
+    cdef const double* x2 = job.x[2]
+    cdef Py_ssize_t s0 = job.xs[0], s1 = job.xs[1], s2 = job.xs[2]
+    cdef double* y0 = job.y[0]
+    cdef double* y1 = job.y[1]
+    cdef double* y2 = job.y[2]
+    cdef Py_ssize_t t0 = job.ys[0], t1 = job.ys[1], t2 = job.ys[2]
+    cdef double h[6]
+    cdef int j
+    if job.op == _OP_PAIR:
+        if job.kind == _RELU:
+            for i in range(n):
+                if _relu_pair(x0[i * s0], x1[i * s1], x2[i * s2], &y0[i * t0]):
+                    return i
+        else:
+            for i in range(n):
+                if _erf_pair(x0[i * s0], x1[i * s1], x2[i * s2], &y0[i * t0]):
+                    return i
+    elif job.op == _OP_GRADIENT:
+        for i in range(n):
+            if job.kind == _RELU:
+                if _relu_gradient(x0[i * s0], x1[i * s1], x2[i * s2],
+                                  &y0[i * t0], &y1[i * t1], &y2[i * t2]):
+                    return i
+            elif _erf_gradient(x0[i * s0], x1[i * s1], x2[i * s2],
+                               &y0[i * t0], &y1[i * t1], &y2[i * t2]):
+                return i
+    elif job.op == _OP_HESSIAN:
+        for i in range(n):
+            if job.kind == _RELU:
+                if _relu_hessian(x0[i * s0], x1[i * s1], x2[i * s2], h):
+                    return i
+            elif _erf_hessian(x0[i * s0], x1[i * s1], x2[i * s2], h):
+                return i
+            for j in range(6):
+                job.y[j][i * job.ys[j]] = h[j]
+    elif job.op == _OP_MEAN or job.op == _OP_MEAN_DERIVATIVE:
+        for i in range(n):
+            if job.kind == _ERF:
+                if _erf_mean(x0[i * s0], &y0[i * t0]):
+                    return i
+            elif job.op == _OP_MEAN:
+                if _relu_mean(x0[i * s0], &y0[i * t0]):
+                    return i
+            elif _relu_mean_derivative(x0[i * s0], &y0[i * t0]):
+                return i
+    else:
+        for i in range(n):
+            if _unit(job.kind, job.what, job.order, x0[i * s0], &y0[i * t0]):
+                return i
+    return -1
+
+
+cdef Py_ssize_t _run_baseline(_Job* job) noexcept nogil:
+    return _run_job(job)
+
+
+cdef _fma_clone_void _run_fma_clone(_Job* job, Py_ssize_t* bad) noexcept nogil:
+    bad[0] = _run_job(job)
+
+
+cdef bint _USE_FMA_CLONE = reluspec_cpu_has_fma()
+
+#: Whether the loops run the clone compiled for processors with FMA.
+FMA_CLONE = bool(_USE_FMA_CLONE)
+
+
+cdef Py_ssize_t _run(_Job* job) noexcept nogil:
+    cdef Py_ssize_t bad
+    if _USE_FMA_CLONE:
+        _run_fma_clone(job, &bad)
+        return bad
+    return _run_baseline(job)
+
+
+cdef void _set_input(_Job* job, int k, const double[:] values):
+    job.xs[k] = values.strides[0] // <Py_ssize_t>sizeof(double)
+    job.x[k] = &values[0] if values.shape[0] > 0 else NULL
+
+
+cdef void _set_output(_Job* job, int k, double[:] values):
+    job.ys[k] = values.strides[0] // <Py_ssize_t>sizeof(double)
+    job.y[k] = &values[0] if values.shape[0] > 0 else NULL
+
+
+cdef _Job _new_job(int op, int kind, Py_ssize_t n):
+    cdef _Job job
+    job.op = op
+    job.kind = kind
+    job.what = 0
+    job.order = 1
+    job.n = n
+    return job
+
+
+def pair(int kind, const double[:] c11, const double[:] c12, const double[:] c22,
+         double[:] out):
+    """Pair correlation ``I(c11, c12, c22)``; ``out`` receives the values."""
+    cdef _Job job = _new_job(_OP_PAIR, kind, out.shape[0])
+    cdef Py_ssize_t bad
+    _set_input(&job, 0, c11)
+    _set_input(&job, 1, c12)
+    _set_input(&job, 2, c22)
+    _set_output(&job, 0, out)
+    with nogil:
+        bad = _run(&job)
+    return bad
+
+
+def pair_gradient(int kind, const double[:] c11, const double[:] c12,
+                  const double[:] c22, double[:] g11, double[:] g12, double[:] g22):
+    """First derivatives ``dI/dc11``, ``dI/dc12``, ``dI/dc22``."""
+    cdef _Job job = _new_job(_OP_GRADIENT, kind, g11.shape[0])
+    cdef Py_ssize_t bad
+    _set_input(&job, 0, c11)
+    _set_input(&job, 1, c12)
+    _set_input(&job, 2, c22)
+    _set_output(&job, 0, g11)
+    _set_output(&job, 1, g12)
+    _set_output(&job, 2, g22)
+    with nogil:
+        bad = _run(&job)
+    return bad
+
+
+def pair_hessian(int kind, const double[:] c11, const double[:] c12,
+                 const double[:] c22, double[:] h11_11, double[:] h11_12,
+                 double[:] h11_22, double[:] h12_12, double[:] h12_22,
+                 double[:] h22_22):
+    """Second derivatives ``I_11_11, I_11_12, I_11_22, I_12_12, I_12_22,
+    I_22_22`` into the six outputs."""
+    cdef _Job job = _new_job(_OP_HESSIAN, kind, h11_11.shape[0])
+    cdef Py_ssize_t bad
+    _set_input(&job, 0, c11)
+    _set_input(&job, 1, c12)
+    _set_input(&job, 2, c22)
+    for k, out in enumerate((h11_11, h11_12, h11_22, h12_12, h12_22, h22_22)):
+        _set_output(&job, k, out)
+    with nogil:
+        bad = _run(&job)
+    return bad
+
+
+def mean(int kind, const double[:] c11, double[:] out, bint derivative):
+    """Mean ``<g(u)>`` or, with ``derivative``, its derivative in ``c11``."""
+    cdef _Job job = _new_job(
+        _OP_MEAN_DERIVATIVE if derivative else _OP_MEAN, kind, out.shape[0]
+    )
+    cdef Py_ssize_t bad
+    _set_input(&job, 0, c11)
+    _set_output(&job, 0, out)
+    with nogil:
+        bad = _run(&job)
+    return bad
+
+
 def unit(int kind, int what, int order, const double[:] x, double[:] out):
     """Unit-variance functions of the correlation (see ``_unit``)."""
-    cdef Py_ssize_t i, n = out.shape[0], bad = -1
+    cdef _Job job = _new_job(_OP_UNIT, kind, out.shape[0])
+    cdef Py_ssize_t bad
+    job.what = what
+    job.order = order
+    _set_input(&job, 0, x)
+    _set_output(&job, 0, out)
     with nogil:
-        for i in range(n):
-            if _unit(kind, what, order, x[i], &out[i]):
-                bad = i
-                break
+        bad = _run(&job)
     return bad
 
 
@@ -1075,6 +1288,7 @@ def pair_hessian_scalar(int kind, double c11, double c12, double c22):
     return (h[0], h[1], h[2], h[3], h[4], h[5])
 
 
-def g_pieces():
-    """The polynomial table of the ReLU cancellation function ``G`` (for tests)."""
-    return _G_PIECES
+def polynomial_table():
+    """Return the polynomial of the ReLU cancellation function ``G`` on
+    [0, 1/4] as ``(centre, 1/half_width, c0_hi, c0_lo, (c1, ..., cn))``."""
+    return _G_PIECE

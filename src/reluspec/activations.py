@@ -19,9 +19,13 @@ exactly +1 or -1; a larger one raises ``ValueError``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
+import os
+import threading
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 
 import mpmath
 import numpy as np
@@ -141,6 +145,67 @@ _SCALAR_TYPES = (float, int, np.floating, np.integer)
 _UNIT_VALUE, _UNIT_DERIVATIVE, _UNIT_DEFICIT, _UNIT_NONLINEAR = 0, 1, 2, 3
 
 
+def _thread_count() -> int:
+    """Threads for large arrays: ``RELUSPEC_NUM_THREADS`` or the CPU count."""
+    value = os.environ.get("RELUSPEC_NUM_THREADS", "")
+    if value.strip():
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise ValueError(
+                f"RELUSPEC_NUM_THREADS = {value!r} is invalid; it must be a "
+                "positive integer"
+            ) from None
+    return os.cpu_count() or 1
+
+
+_THREADS = _thread_count()
+# Elements per thread below which splitting an array costs more than it saves
+# (thread hand-off is about 20 microseconds, a kernel call about 20 ns each).
+_MIN_ELEMENTS_PER_THREAD = 1 << 15
+_executor: ThreadPoolExecutor | None = None
+_executor_pid = -1
+_executor_lock = threading.Lock()
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    """Return the kernel thread pool of this process, created on first use
+    (and again after a fork, whose child has no threads)."""
+    global _executor, _executor_pid
+    with _executor_lock:
+        if _executor is None or _executor_pid != os.getpid():
+            _executor = ThreadPoolExecutor(
+                max_workers=_THREADS - 1, thread_name_prefix="reluspec-kernel"
+            )
+            _executor_pid = os.getpid()
+        return _executor
+
+
+def _call_kernel(kernel, params, inputs, outputs) -> int:
+    """Run ``kernel(*params, *inputs, *outputs)`` on 1-D views, split across
+    threads for large arrays (the kernels release the GIL). Return the index
+    of the first invalid element, or -1."""
+    n = outputs[0].shape[0]
+    threads = min(_THREADS, n // _MIN_ELEMENTS_PER_THREAD)
+    if threads <= 1:
+        return kernel(*params, *inputs, *outputs)
+    bounds = [n * i // threads for i in range(threads + 1)]
+    chunks = list(itertools.pairwise(bounds))
+
+    def run(chunk):
+        lo, hi = chunk
+        views = [x[lo:hi] for x in inputs] + [y[lo:hi] for y in outputs]
+        return kernel(*params, *views)
+
+    pool = _thread_pool()
+    futures = [pool.submit(run, chunk) for chunk in chunks[1:]]
+    results = [run(chunks[0])] + [future.result() for future in futures]
+    for (lo, _), bad in zip(chunks, results):
+        if bad >= 0:
+            return lo + bad
+    return -1
+
+
 def _is_scalar(*args) -> bool:
     return all(isinstance(x, _SCALAR_TYPES) for x in args)
 
@@ -239,11 +304,11 @@ class _ClosedFormActivation(Activation):
         """Return the pair correlation ``I(c11, c12, c22) = <g(u) g(v)>``."""
         if _is_scalar(c11, c12, c22):
             value = _kernels.pair_scalar(self._kind, c11, c12, c22)
-            if value == value:
+            if not math.isnan(value):
                 return np.float64(value)
         shape, (a, c, b) = _flat_broadcast(c11, c12, c22)
         out = np.empty(a.shape[0])
-        bad = _kernels.pair(self._kind, a, c, b, out)
+        bad = _call_kernel(_kernels.pair, (self._kind,), (a, c, b), [out])
         if bad >= 0:
             where = _index_text(bad, shape)
             raise _covariance_error(self._kind, a[bad], c[bad], b[bad], where, False)
@@ -257,7 +322,7 @@ class _ClosedFormActivation(Activation):
                 return tuple(np.float64(v) for v in values)
         shape, (a, c, b) = _flat_broadcast(c11, c12, c22)
         outs = [np.empty(a.shape[0]) for _ in range(3)]
-        bad = _kernels.pair_gradient(self._kind, a, c, b, *outs)
+        bad = _call_kernel(_kernels.pair_gradient, (self._kind,), (a, c, b), outs)
         if bad >= 0:
             where = _index_text(bad, shape)
             raise _covariance_error(self._kind, a[bad], c[bad], b[bad], where, True)
@@ -271,22 +336,27 @@ class _ClosedFormActivation(Activation):
             if values is not None:
                 return tuple(np.float64(v) for v in values)
         shape, (a, c, b) = _flat_broadcast(c11, c12, c22)
-        out = np.empty((a.shape[0], 6))
-        bad = _kernels.pair_hessian(self._kind, a, c, b, out)
+        outs = [np.empty(a.shape[0]) for _ in range(6)]
+        bad = _call_kernel(_kernels.pair_hessian, (self._kind,), (a, c, b), outs)
         if bad >= 0:
             where = _index_text(bad, shape)
             raise _covariance_error(self._kind, a[bad], c[bad], b[bad], where, True)
-        return tuple(_shaped(np.ascontiguousarray(out[:, j]), shape) for j in range(6))
+        return tuple(_shaped(o, shape) for o in outs)
 
     def _mean(self, c11, derivative):
         shape, (a,) = _flat_broadcast(c11)
         out = np.empty(a.shape[0])
-        bad = _kernels.mean(self._kind, a, out, derivative)
+        bad = _call_kernel(
+            lambda kind, x, y: _kernels.mean(kind, x, y, derivative),
+            (self._kind,),
+            (a,),
+            [out],
+        )
         if bad >= 0:
             where = _index_text(bad, shape)
             raise ValueError(
-                f"variance c11 = {float(a[bad])!r}{where} is invalid; it must be finite "
-                "and >= 0"
+                f"variance c11 = {float(a[bad])!r}{where} is invalid; it must be "
+                "finite and >= 0"
             )
         return _shaped(out, shape)
 
@@ -301,11 +371,11 @@ class _ClosedFormActivation(Activation):
     def _unit(self, what, order, x):
         if isinstance(x, _SCALAR_TYPES):
             value = _kernels.unit_scalar(self._kind, what, order, x)
-            if value == value:
+            if not math.isnan(value):
                 return np.float64(value)
         shape, (flat,) = _flat_broadcast(x)
         out = np.empty(flat.shape[0])
-        bad = _kernels.unit(self._kind, what, order, flat, out)
+        bad = _call_kernel(_kernels.unit, (self._kind, what, order), (flat,), [out])
         if bad >= 0:
             raise _unit_error(self._kind, what, flat[bad], _index_text(bad, shape))
         return _shaped(out, shape)
@@ -420,10 +490,10 @@ class ReLU(_ClosedFormActivation):
     (8\pi\sqrt{D})`, :math:`\partial^2 I / \partial c_{11}^2 = (c_{12}^2 -
     c_{11} c_{22} / 2) / (4\pi c_{11}^2 \sqrt{D})`.
 
-    At correlation +-1 (``D = 0``) the first derivatives are finite
-    (``dI/dc12`` is 1/2 or 0, ``dI/dc11 = 0``) and the second derivatives
-    diverge; they are returned as signed infinities (``+inf`` except
-    ``I_11_12`` and ``I_12_22``, which are ``-sign(c12) inf``). A zero
+    At correlation +-1 (``D = 0``) the first derivatives are finite:
+    ``dI/dc12`` is 1/2 or 0, and ``dI/dc11 = 0``. The second derivatives
+    diverge there and are returned as signed infinities: ``+inf``, except
+    ``I_11_12`` and ``I_12_22``, which are ``-sign(c12) inf``. A zero
     variance is allowed for the values (``I = 0``) but not for the
     derivatives, which do not exist there (``ValueError``).
     """
@@ -448,12 +518,12 @@ class ReLU(_ClosedFormActivation):
         """
         dps = _check_dps(dps)
         with mpmath.workdps(dps + 10):
-            a, c, b, det = _mp_covariance(c11, c12, c22)
+            _, c, _, det = _mp_covariance(c11, c12, c22)
             guard = 0
             if c < 0 and det > 0:
                 guard = _cancellation_digits(det / (c * c))
         with mpmath.workdps(2 * dps + 20 + guard):
-            a, c, b, det = _mp_covariance(c11, c12, c22)
+            _, c, _, det = _mp_covariance(c11, c12, c22)
             r = mpmath.sqrt(det)
             value = (r + mpmath.atan2(r, -c) * c) / (2 * mpmath.pi)
         with mpmath.workdps(dps):
@@ -467,8 +537,11 @@ class ReLU(_ClosedFormActivation):
             _require_positive_variances(a, c, b)
             r = mpmath.sqrt(det)
             four_pi = 4 * mpmath.pi
-            values = (r / (four_pi * a), mpmath.atan2(r, -c) / (2 * mpmath.pi),
-                      r / (four_pi * b))
+            values = (
+                r / (four_pi * a),
+                mpmath.atan2(r, -c) / (2 * mpmath.pi),
+                r / (four_pi * b),
+            )
         with mpmath.workdps(dps):
             return tuple(+v for v in values)
 
@@ -577,8 +650,11 @@ class Erf(_ClosedFormActivation):
             a, c, b, det = _mp_covariance(c11, c12, c22)
             root = mpmath.sqrt(1 + a + b + det)
             pi = mpmath.pi
-            values = (-c / (pi * (1 + a) * root), 2 / (pi * root),
-                      -c / (pi * (1 + b) * root))
+            values = (
+                -c / (pi * (1 + a) * root),
+                2 / (pi * root),
+                -c / (pi * (1 + b) * root),
+            )
         with mpmath.workdps(dps):
             return tuple(+v for v in values)
 

@@ -102,8 +102,9 @@ def _check_correlations(name: str, block, rows, columns) -> None:
     if bad.size:
         k, m = (int(i) for i in bad[0])
         raise ValueError(
-            f"{name}[{k}, {m}] = {float(block[k, m])!r} exceeds the Cauchy-Schwarz bound "
-            f"sqrt(variance_{k} variance_{m}) = {math.sqrt(rows[k] * columns[m])!r}; "
+            f"{name}[{k}, {m}] = {float(block[k, m])!r} exceeds the Cauchy-Schwarz "
+            f"bound sqrt(variance_{k} variance_{m}) = "
+            f"{math.sqrt(rows[k] * columns[m])!r}; "
             "a correlation must lie in [-1, 1]"
         )
 
@@ -128,11 +129,11 @@ def validate_order_parameters(R, Q, T=None):
     Raises
     ------
     ValueError
-        If a matrix has the wrong shape or a non-finite entry, ``Q`` or ``T``
-        is not symmetric or has a negative diagonal entry, an overlap exceeds
-        the Cauchy-Schwarz bound of its variances (the message names the
-        entry), or the joint covariance ``[[Q, R], [R^T, T]]`` has a negative
-        eigenvalue beyond rounding.
+        If a matrix has the wrong shape or a non-finite entry, or if ``Q`` or
+        ``T`` is not symmetric or has a negative diagonal entry. Also if an
+        overlap exceeds the Cauchy-Schwarz bound of its variances (the
+        message names the entry), or if the joint covariance
+        ``[[Q, R], [R^T, T]]`` has a negative eigenvalue beyond rounding.
     """
     R = _matrix("R", R)
     K, M = R.shape
@@ -159,9 +160,7 @@ def validate_order_parameters(R, Q, T=None):
     if eigenvalues[0] < -tolerance:
         direction = vectors[:, 0]
         labels = [f"student {k}" for k in range(K)] + [f"teacher {m}" for m in range(M)]
-        involved = ", ".join(
-            labels[i] for i in np.flatnonzero(np.abs(direction) > 0.1)
-        )
+        involved = ", ".join(labels[i] for i in np.flatnonzero(np.abs(direction) > 0.1))
         raise ValueError(
             "the joint covariance [[Q, R], [R^T, T]] is not positive semi-definite: "
             f"its smallest eigenvalue at unit variances is {eigenvalues[0]:.6g} "

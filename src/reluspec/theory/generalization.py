@@ -75,8 +75,9 @@ def generalization_error(activation: Activation, R, Q, T=None) -> float:
     Notes
     -----
     The three sums are of order 1 each, so the absolute error is a few ulp
-    times ``K`` and a tiny ``eps_g`` near perfect learning has a larger
-    relative error; the site-symmetric functions avoid that cancellation.
+    times ``K**2``. A tiny ``eps_g`` near perfect learning therefore has a
+    larger relative error. The site-symmetric functions avoid that
+    cancellation.
     """
     R, Q, T = validate_order_parameters(R, Q, T)
     K, M = R.shape
@@ -92,9 +93,9 @@ def generalization_error_gradient(activation: Activation, R, Q, T=None):
 
     Convention: ``Q`` is symmetric and each unordered pair ``k != l`` is one
     variable, so ``dQ[k, l] = dQ[l, k]`` is the derivative when ``Q_kl`` and
-    ``Q_lk`` change together; ``dQ[k, k]`` is the derivative with respect to
-    the variance ``Q_kk`` (which enters the diagonal term
-    ``I(Q_kk, Q_kk, Q_kk)`` in all three places). To first order, a change
+    ``Q_lk`` change together. ``dQ[k, k]`` is the derivative with respect to
+    the variance ``Q_kk``, which enters the diagonal term
+    ``I(Q_kk, Q_kk, Q_kk)`` in all three places. To first order, a change
     ``(delta_R, delta_Q)`` with symmetric ``delta_Q`` changes the error by
     ``sum_{k,m} dR[k, m] delta_R[k, m] + sum_{k <= l} dQ[k, l] delta_Q[k, l]``.
 
@@ -212,9 +213,9 @@ def symmetric_generalization_error_hessian(activation: Activation, R, S, C, K):
 
     The error is a sum of functions of one variable each, so the Hessian is
     ``diag(-I''(R), -(K - 1) I''(S), (K - 1)/2 I''(C))``. For ReLU units
-    ``I''`` diverges at correlation +-1, and the corresponding entry is an
-    infinity (``-inf`` at ``R = 1``); at ``K = 1`` the ``S`` and ``C`` entries
-    are 0.
+    ``I''`` diverges at correlation +-1, so the corresponding entry is an
+    infinity (``-inf`` at ``R = 1``). At ``K = 1`` the ``S`` and ``C``
+    entries are 0.
 
     Returns
     -------
@@ -252,7 +253,9 @@ def _validate_site_symmetric_mp(R, S, C, K):
         raise ValueError(f"K = {K} is invalid; the number of units must be >= 1")
     for name, value in (("R", R), ("S", S), ("C", C)):
         if abs(value) > 1 + CORRELATION_TOLERANCE:
-            raise ValueError(f"{name} = {value} is a correlation and must lie in [-1, 1]")
+            raise ValueError(
+                f"{name} = {value} is a correlation and must lie in [-1, 1]"
+            )
     # The mpmath inputs may carry more digits than a float, so the positive
     # semi-definiteness check is the float one on the rounded values.
     validate_site_symmetric(float(R), float(S), float(C), float(K))
