@@ -273,3 +273,32 @@ def test_csv_has_one_row_per_point(relu3):
     assert header[:4] == ["activation", "K", "branch", "alpha"]
     assert "n_unstable" in header
     assert len(lines) - 1 == sum(len(b.alpha) for b in relu3.branches)
+
+
+@pytest.mark.parametrize("name, K", [("erf", 2), ("relu", 3)])
+def test_generic_switch_branch_finds_crossing(name, K):
+    """The generic switch_branch of the continuation solver, applied to the
+    3-D site-symmetric problem, finds the crossing branch that the analysis
+    starts along the symmetry-breaking direction."""
+    problem = rs.SpecializationProblem(name, K)
+    start = problem.unspecialized_start(0.5)
+    options = rs.ContinuationOptions(p_min=0.5, p_max=60.0, ds_max=0.15, newton_tol=1e-11)
+    parent = rs.continuation(problem.continuation_problem(start, 0.5), rs.PALC(), options)
+    (point,) = [p for p in parent.special_points if p.kind == "branch_point"]
+    branches = rs.switch_branch(
+        problem.continuation_problem(start, 0.5), parent, point, rs.PALC(), options
+    )
+    assert len(branches) == 2
+    d_signs = {np.sign(b.u[3, 0] - b.u[3, 1]) for b in branches}
+    assert d_signs == {1.0, -1.0}
+    result = rs.solve(problem, alpha=(1.0, 60.0))
+    reference = result.branch("specialized R>S")
+    (above,) = [b for b in branches if b.u[3, 0] > b.u[3, 1]]
+    i = len(above.p) // 2
+    alpha = above.p[i]
+    j = int(np.argmin(np.abs(reference.alpha - alpha)))
+    corrected = problem.stationary_point(
+        [reference.R[j], reference.S[j], reference.C[j]], alpha
+    )
+    # Both are converged stationary points at the same alpha on one branch.
+    assert np.max(np.abs(corrected - above.u[i])) < 1e-8
