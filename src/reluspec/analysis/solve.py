@@ -750,8 +750,9 @@ class _Piece:
     def interpolated_free_energy(self, problem, alpha):
         """Return (F, both neighbours stable) at ``alpha``, or None outside."""
         a, F, slope, stable, _ = self._values(problem)
-        if not a[0] <= alpha <= a[-1] or len(a) < 2:
+        if not a[0] * (1 - 1e-9) <= alpha <= a[-1] * (1 + 1e-9) or len(a) < 2:
             return None
+        alpha = min(max(alpha, a[0]), a[-1])  # the bounds are reached to rounding
         j = int(np.clip(np.searchsorted(a, alpha), 1, len(a) - 1))
         h = a[j] - a[j - 1]
         if h == 0:
