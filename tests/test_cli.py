@@ -49,8 +49,10 @@ CURVE_COLUMNS = [
     "generalization_error",
     "free_energy",
     "n_unstable",
+    "n_unstable_full",
     "stable",
     "equilibrium",
+    "stability_note",
 ]
 
 
@@ -69,13 +71,14 @@ def fake_solve(monkeypatch):
     hand-made first-order result."""
     calls = []
 
-    def solve(problem, alpha, options=None, precision=None):
+    def solve(problem, alpha, options=None, precision=None, stability="full"):
         calls.append(
             {
                 "problem": problem,
                 "alpha": alpha,
                 "options": options,
                 "precision": precision,
+                "stability": stability,
             }
         )
         return first_order_result()
@@ -283,6 +286,7 @@ def test_curve_passes_parsed_arguments(fake_solve, capsys):
     assert call["alpha"] == (1.0, 40.0)
     assert call["options"].grid_points == 40
     assert call["precision"] == 30
+    assert call["stability"] == "full"
     out = capsys.readouterr().out
     assert out.strip() == first_order_result().summary().strip()
 
@@ -473,3 +477,24 @@ def test_curve_end_to_end(tmp_path, capsys):
     assert np.all(alphas <= 40.0 * (1 + 1e-12))
     assert len(rows) == sum(len(b.alpha) for b in result.branches)
     _assert_png(png_path)
+
+
+def test_curve_stability_option_reaches_result(tmp_path, capsys):
+    """--stability ansatz and --stability full both run, and the JSON records
+    which label decided the equilibrium."""
+    for label in ("full", "ansatz"):
+        path = tmp_path / f"{label}.json"
+        argv = ["curve", "--activation", "relu", "--K", "3", "--alpha", "2:20"]
+        argv += ["--grid", "40", "--stability", label, "--json", str(path), "-q"]
+        assert cli.main(argv) == 0
+        loaded = SpecializationResult.from_json(path)
+        assert loaded.metadata["stability"] == label
+        assert all(b.stability == label for b in loaded.branches)
+    capsys.readouterr()
+
+
+def test_curve_rejects_unknown_stability(capsys):
+    assert cli.main(["curve", "--K", "3", "--stability", "partial"]) == 2
+    err = capsys.readouterr().err
+    assert "stability" in err
+    assert "Traceback" not in err

@@ -302,3 +302,41 @@ def test_generic_switch_branch_finds_crossing(name, K):
     )
     # Both are converged stationary points at the same alpha on one branch.
     assert np.max(np.abs(corrected - above.u[i])) < 1e-8
+
+
+# -- stability in the full space -------------------------------------------------------------
+def test_full_label_counts_at_least_ansatz(relu3):
+    """The trivial block of the full Hessian is the ansatz Hessian, so the
+    full space has at least as many unstable directions."""
+    for branch in relu3.branches:
+        assert len(branch.n_unstable_full) == len(branch.alpha)
+        assert np.all(branch.n_unstable_full >= branch.n_unstable)
+
+
+def test_relu3_R_below_S_is_a_full_space_saddle(relu3):
+    """At large alpha the R < S state is a minimum inside the ansatz but has a
+    symmetry-breaking unstable direction, found by a dense eigendecomposition
+    of the full-space Hessian (an algorithm independent of the block method
+    that produced the label)."""
+    from reluspec.theory.full_hessian import full_free_energy_hessian
+
+    branch = relu3.branch("specialized R<S")
+    i = int(np.argmin(np.abs(branch.alpha - 50.0)))
+    assert branch.n_unstable[i] == 0
+    assert branch.n_unstable_full[i] > 0
+    assert "outside the ansatz" in branch.stability_note[i]
+    assert not branch.stable[i]
+    R, Q, _ = symmetric_matrices(branch.R[i], branch.S[i], branch.C[i], 3)
+    dense = np.linalg.eigvalsh(full_free_energy_hessian(rs.ReLU(), R, Q, branch.alpha[i]))
+    assert int(np.sum(dense < -1e-10 * np.max(np.abs(dense)))) == branch.n_unstable_full[i]
+
+
+def test_equilibrium_is_full_space_stable(relu3, erf3):
+    for result in (relu3, erf3):
+        for branch in result.branches:
+            assert np.all(branch.n_unstable_full[branch.equilibrium] == 0)
+
+
+def test_stability_option_validated():
+    with pytest.raises(ValueError, match="stability"):
+        rs.solve(rs.SpecializationProblem("relu", 2), alpha=(1, 2), stability="partial")

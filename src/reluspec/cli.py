@@ -6,6 +6,8 @@ Examples
 
     reluspec curve --activation relu --K 5 --alpha 0.5:60 --plot relu5.png
     reluspec diagram --activation relu erf --K 2-10,20,50,100 --csv diagram.csv
+    reluspec diagram --activation relu erf --K 2-10,20,inf --plot diagram.png
+    reluspec limit --activation relu
     reluspec plot relu5.json --plot relu5.pdf
 
 Exit codes: 0 on success, 1 when the computation or writing a file fails,
@@ -22,7 +24,14 @@ import math
 import sys
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "parse_K", "parse_K_list", "parse_alpha_range"]
+__all__ = [
+    "main",
+    "build_parser",
+    "parse_K",
+    "parse_K_list",
+    "parse_diagram_K_list",
+    "parse_alpha_range",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +101,19 @@ def parse_K_list(text: str) -> list[int]:
     return sorted(values)
 
 
+def parse_diagram_K_list(text: str) -> list:
+    """Parse a K list of :func:`parse_K_list` in which ``inf`` may be an item.
+
+    ``inf`` (K = infinity) is returned as ``math.inf`` after the integers.
+    """
+    items = [item.strip() for item in text.split(",")]
+    finite = [item for item in items if item.lower() not in ("inf", "infinity")]
+    values = parse_K_list(",".join(finite)) if finite else []
+    if len(finite) < len(items):
+        values.append(math.inf)
+    return values
+
+
 def parse_alpha_range(text: str) -> tuple[float, float]:
     """Parse an alpha range ``LO:HI`` with ``0 < LO < HI < inf``."""
     parts = text.split(":")
@@ -139,6 +161,18 @@ def _integer_at_least(minimum: int, name: str):
         return value
 
     return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a finite number > 0, e.g. 10"
+        )
+    return value
 
 
 def _output_path(kind: str):
@@ -254,6 +288,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIGITS",
         help="refine every critical point in mpmath to DIGITS decimal digits (>= 16)",
     )
+    curve.add_argument(
+        "--stability",
+        choices=("full", "ansatz"),
+        default="full",
+        help=(
+            "stability that decides the equilibrium: 'full' counts unstable "
+            "directions in the space of all entries of R and Q, 'ansatz' only "
+            "those in (R, S, C) (default full); both labels go to CSV and JSON"
+        ),
+    )
     _add_solver_options(curve)
     curve.add_argument(
         "--csv",
@@ -299,11 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diagram.add_argument(
         "--K",
-        type=parse_K_list,
+        type=parse_diagram_K_list,
         nargs="+",
         default=[list(range(2, 11))],
         metavar="LIST",
-        help=f"values of K: {_K_LIST_FORM} (default 2-10)",
+        help=(
+            f"values of K: {_K_LIST_FORM}, and inf for K = infinity (default 2-10); "
+            "with inf the plot shows the critical curves against 1/K"
+        ),
     )
     diagram.add_argument(
         "--alpha",
@@ -330,6 +377,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_verbosity(diagram, default=argparse.SUPPRESS)
     diagram.set_defaults(handler=_run_diagram, subparser=diagram)
+
+    limit = commands.add_parser(
+        "limit",
+        help="convergence of the critical points and errors as K -> infinity",
+        description=(
+            "Compute the K -> infinity limits of the branch point, fold and "
+            "equal-free-energy point and of the error of every state, and print a "
+            "table of finite-K values (solved in mpmath), their distance to the "
+            "limit, the fitted exponent of the correction and a Richardson "
+            "estimate."
+        ),
+    )
+    limit.add_argument(
+        "--activation",
+        type=_parse_activation,
+        default="relu",
+        help="relu or erf (default relu)",
+    )
+    limit.add_argument(
+        "--alpha",
+        type=_positive_float,
+        metavar="ALPHA",
+        help="alpha of the states whose errors are listed (default 10 relu, 100 erf)",
+    )
+    limit.add_argument(
+        "--K",
+        type=parse_K_list,
+        default=[10, 100, 1000, 10000, 100000],
+        metavar="LIST",
+        help=f"finite values of K >= 3: {_K_LIST_FORM} (default 10,100,...,100000)",
+    )
+    limit.add_argument(
+        "--dps",
+        type=_integer_at_least(16, "dps"),
+        default=30,
+        metavar="DIGITS",
+        help="decimal digits of the finite-K computations in mpmath (default 30)",
+    )
+    limit.add_argument(
+        "--csv", type=_output_path("CSV"), metavar="FILE", help="write the table as CSV"
+    )
+    _add_verbosity(limit, default=argparse.SUPPRESS)
+    limit.set_defaults(handler=_run_limit, subparser=limit)
 
     plot = commands.add_parser(
         "plot",
@@ -391,6 +481,7 @@ def _run_curve(args) -> int:
         alpha=args.alpha,
         options=_solve_options(args),
         precision=args.precision,
+        stability=args.stability,
     )
     print(result.summary())
     if args.csv is not None:
@@ -414,7 +505,7 @@ def _run_diagram(args) -> int:
 
     activations = list(dict.fromkeys(args.activation))
     Ks = sorted({K for values in args.K for K in values})
-    if len(Ks) > MAX_K_VALUES:
+    if len(Ks) - (math.inf in Ks) > MAX_K_VALUES:
         raise _UsageError(
             f"invalid --K: {len(Ks)} values of K, more than the maximum of "
             f"{MAX_K_VALUES}; split the diagram into several runs"
@@ -437,7 +528,46 @@ def _run_diagram(args) -> int:
         diagram.to_json(args.json)
         print(f"wrote JSON {args.json}")
     if args.plot is not None:
-        _save_figure(plot_phase_diagram, diagram, args.plot)
+        if math.inf in Ks:
+            _save_figure(_limit_figure(activations, Ks, args.alpha), diagram, args.plot)
+        else:
+            _save_figure(plot_phase_diagram, diagram, args.plot)
+    return 0
+
+
+def _limit_figure(activations, Ks, alpha_range):
+    """Return a drawing function of the critical curves in 1/K with the diagram."""
+    from .analysis.limit import CRITICAL_KINDS, plot_critical_curves, trace_critical_curve
+
+    finite = [K for K in Ks if math.isfinite(K)]
+    eps_max = 0.5 if not finite else min(0.5, 1.0 / min(finite))
+    curves = [
+        trace_critical_curve(activation, kind, eps_max=eps_max)
+        for activation in activations
+        for kind in CRITICAL_KINDS
+    ]
+
+    def draw(diagram, path=None):
+        return plot_critical_curves(curves, diagram, path=path, alpha_max=alpha_range[1])
+
+    return draw
+
+
+def _run_limit(args) -> int:
+    from .analysis.limit import convergence_table
+
+    if min(args.K) < 3:
+        raise _UsageError(
+            f"invalid --K: {min(args.K)} is below 3; the fold and the first-order "
+            "point exist for K > 2"
+        )
+    table = convergence_table(
+        args.activation, alpha=args.alpha, Ks=args.K, dps=args.dps
+    )
+    print(table.table())
+    if args.csv is not None:
+        table.to_csv(args.csv)
+        print(f"wrote CSV {args.csv}")
     return 0
 
 

@@ -137,11 +137,11 @@ def _branch_colors(names: Sequence[str]) -> dict:
 
 def _stability_classes(branch) -> np.ndarray:
     """Return ``"equilibrium"``, ``"metastable"`` or ``"unstable"`` per point."""
-    n_unstable = np.asarray(branch.n_unstable)
+    stable = np.asarray(branch.stable, dtype=bool)
     equilibrium = np.asarray(branch.equilibrium, dtype=bool)
-    classes = np.full(len(n_unstable), "metastable", dtype=object)
+    classes = np.full(len(stable), "metastable", dtype=object)
     classes[equilibrium] = "equilibrium"
-    classes[n_unstable > 0] = "unstable"
+    classes[~stable] = "unstable"
     return classes
 
 

@@ -1,4 +1,8 @@
-"""Phase diagrams: the critical values of alpha against K for several activations."""
+"""Phase diagrams: the critical values of alpha against K for several activations.
+
+``K = math.inf`` is allowed: its rows are the limits of the large-K theory
+(:mod:`reluspec.analysis.limit`) rather than a solve.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +23,7 @@ from .problem import SpecializationProblem
 from .results import CONVENTIONS, SpecializationResult, _jsonable
 from .solve import SolveOptions, solve
 
-__all__ = ["PhaseDiagram", "DiagramRow", "phase_diagram"]
+__all__ = ["PhaseDiagram", "DiagramRow", "limit_rows", "phase_diagram"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +34,12 @@ class DiagramRow:
 
     ``kind`` is a critical-point kind (``"branch_point"``, ``"fold"``,
     ``"first_order"``) or, for a change of the equilibrium state,
-    ``"transition:continuous"`` or ``"transition:first_order"``.
+    ``"transition:continuous"`` or ``"transition:first_order"``. ``K`` is an
+    integer, or ``math.inf`` for the K -> infinity limit.
     """
 
     activation: str
-    K: int
+    K: int | float
     kind: str
     alpha: float
     alpha_error: float
@@ -190,18 +196,21 @@ def phase_diagram(
     activations : iterable of Activation or str
         For example ``["relu", "erf"]``.
     Ks : iterable of int
-        Numbers of hidden units, each ``>= 2``.
+        Numbers of hidden units, each ``>= 2``; ``math.inf`` adds the rows of
+        the K -> infinity limit (:func:`limit_rows`).
     alpha : (float, float)
         Range of alpha solved for each K.
     progress : bool
         Show a progress bar on standard error.
     """
     acts = [a if isinstance(a, Activation) else lookup_activation(a) for a in activations]
-    Ks = [int(K) for K in Ks]
+    Ks = list(Ks)
+    with_limit = any(isinstance(K, float) and math.isinf(K) and K > 0 for K in Ks)
+    Ks = [int(K) for K in Ks if not (isinstance(K, float) and math.isinf(K) and K > 0)]
     if not acts:
         raise ValueError("activations is empty: give at least one, e.g. ['relu']")
-    if not Ks:
-        raise ValueError("Ks is empty: give at least one K >= 2")
+    if not Ks and not with_limit:
+        raise ValueError("Ks is empty: give at least one K >= 2 or math.inf")
     jobs = [(act, K) for act in acts for K in Ks]
     results, rows, failures = {}, [], {}
     for act, K in tqdm(jobs, desc="phase diagram", disable=not progress, unit="solve"):
@@ -214,7 +223,10 @@ def phase_diagram(
             continue
         results[(act.name, K)] = result
         rows += _rows_of(result)
-    if not results:
+    if with_limit:
+        for act in acts:
+            rows += limit_rows(act)
+    if not results and not with_limit:
         raise RuntimeError(
             "every solve of the phase diagram failed: "
             + "; ".join(f"{a} K={K}: {m}" for (a, K), m in failures.items())
@@ -227,3 +239,54 @@ def phase_diagram(
         metadata={"version": __version__, "conventions": dict(CONVENTIONS)},
         failures=failures,
     )
+
+
+def limit_rows(activation) -> list:
+    """Return the rows of the K -> infinity limit of one activation.
+
+    The branch point, the fold of the ``R > S`` branch and the equal-free-energy
+    point at ``K = infinity``
+    (:func:`reluspec.analysis.limit.limit_critical_points`) and the change of
+    the equilibrium state there. For ReLU all three coincide at
+    ``alpha = 2 pi`` and the transition is continuous. For erf the branch
+    point moves to ``alpha = inf`` (its row has ``alpha = inf``, and the
+    limit of ``alpha_c / K`` is named in ``branches``) and the transition is
+    first order at the equal-free-energy point.
+    """
+    from .limit import limit_critical_points, limit_states
+
+    act = activation if isinstance(activation, Activation) else lookup_activation(activation)
+    points = {p.kind: p for p in limit_critical_points(act)}
+    names = {
+        "branch_point": "unspecialized; specialized R>S; specialized R<S",
+        "fold": "specialized R>S",
+        "first_order": "unspecialized; specialized R>S",
+    }
+    rows = []
+    for kind, point in points.items():
+        branches = names[kind]
+        if math.isinf(point.alpha):
+            branches += f" (alpha/K -> {point.alpha_scaled!r})"
+        # The defining systems are solved to a few ulp (checked against
+        # mpmath in tests/test_limit.py); the error is that of 4 ulp.
+        error = 4.0 * np.finfo(float).eps * point.alpha_scaled
+        rows.append(DiagramRow(act.name, math.inf, kind, point.alpha, error, branches))
+    bp, first_order = points["branch_point"], points["first_order"]
+    continuous = first_order.d == 0.0 and first_order.alpha == bp.alpha
+    alpha_t = first_order.alpha
+    states = {s.branch: s for s in limit_states(act, alpha_t * (1 + 1e-9))}
+    after = states.get("specialized R>S")
+    before = states["unspecialized"]
+    rows.append(
+        DiagramRow(
+            act.name,
+            math.inf,
+            "transition:continuous" if continuous else "transition:first_order",
+            alpha_t,
+            4.0 * np.finfo(float).eps * alpha_t,
+            "unspecialized -> specialized R>S",
+            before.generalization_error,
+            after.generalization_error if after is not None else float("nan"),
+        )
+    )
+    return rows

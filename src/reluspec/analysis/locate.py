@@ -90,11 +90,7 @@ def _newton(system, x0, kind, alpha_index, tol=1e-13, max_iter=40, floor=1e-7):
         history.append((size, abs(step[alpha_index])))
         if size <= tol or (iteration == max_iter and max(h for h, _ in history[-3:]) <= floor):
             r, J = system(x)
-            try:
-                correction = np.linalg.solve(J, -r)
-            except np.linalg.LinAlgError:
-                correction = step
-            alpha_error = float(abs(correction[alpha_index]))
+            alpha_error = _rounding_error(system, x, r, J, alpha_index)
             if size > tol:
                 alpha_error = max(alpha_error, max(a for _, a in history[-3:]))
             return x, alpha_error, float(np.max(np.abs(r))), iteration
@@ -103,6 +99,29 @@ def _newton(system, x0, kind, alpha_index, tol=1e-13, max_iter=40, floor=1e-7):
         f"{np.asarray(x0).tolist()}; relative step sizes were "
         f"{', '.join(f'{h:.1e}' for h, _ in history[-5:])}"
     )
+
+
+def _rounding_error(system, x, r, J, alpha_index, samples=6):
+    """Estimate the error of the alpha component of a converged root.
+
+    The computed root is off by about ``J^-1`` times the rounding error of
+    the residual. That error is sampled by evaluating the residual at points
+    a few ulp away and removing the linear change ``J dx``; the estimate is
+    the largest resulting alpha correction, plus the correction of the
+    residual at the root itself and the rounding of alpha.
+    """
+    try:
+        corrections = [np.linalg.solve(J, -r)[alpha_index]]
+        rng = np.random.default_rng(0)
+        for _ in range(samples):
+            dx = 4 * np.finfo(float).eps * np.abs(x) * rng.choice([-1.0, 1.0], size=x.size)
+            r_near, _ = system(x + dx)
+            noise = r_near - r - J @ dx
+            corrections.append(np.linalg.solve(J, noise)[alpha_index])
+    except np.linalg.LinAlgError:
+        return float("nan")
+    spread = float(np.max(np.abs(corrections)))
+    return spread + 2 * np.finfo(float).eps * abs(x[alpha_index])
 
 
 def locate_branch_point(problem: SpecializationProblem, u0, alpha0) -> LocatedPoint:
@@ -119,7 +138,7 @@ def locate_branch_point(problem: SpecializationProblem, u0, alpha0) -> LocatedPo
         if not problem.is_valid(u) or not alpha > 0:
             return np.full(3, np.nan), np.full((3, 3), np.nan)
         g = problem.gradient(u, alpha)
-        r = np.array([g @ e_m, g @ e_C, problem.breaking_curvature(u, alpha)])
+        r = np.array([g @ e_m, g @ e_C, _breaking_curvature(problem, x)])
         return r, _branch_point_jacobian(problem, x)
 
     x, alpha_error, residual, iterations = _newton(
@@ -234,7 +253,6 @@ def refine_alpha_mp(
     kind = point.kind
     x_double = np.asarray(point.unknowns, dtype=float)
     with mpmath.workdps(dps + 15):
-        e_d = [mpmath.mpf(1) - mpmath.mpf(1) / K, -mpmath.mpf(1) / K, mpmath.mpf(0)]
         e_m = [mpmath.mpf(1) / K, mpmath.mpf(1) / K, mpmath.mpf(0)]
 
         if kind == "branch_point":
@@ -244,12 +262,8 @@ def refine_alpha_mp(
                 m, C, alpha = x
                 u = [m * e_m[0], m * e_m[1], C]
                 g = _gradient_mp(problem, u, alpha)
-                curvature = mpmath.diff(
-                    lambda t: _free_energy_mp(
-                        problem, [u[i] + t * e_d[i] for i in range(3)], alpha
-                    ),
-                    0,
-                    2,
+                curvature = 1 / (1 - C) - alpha * problem.activation.unit_pair_derivative_mp(
+                    u[1], order=2, dps=mpmath.mp.dps
                 )
                 return [
                     sum(g[i] * e_m[i] for i in range(3)),
@@ -320,19 +334,37 @@ def refine_alpha_mp(
     return alpha, digits
 
 
+def _breaking_curvature(problem, x):
+    """Return ``h_dd / (K - 1) = 1 / (1 - C) - alpha I''(S)`` at R = S = m / K.
+
+    On the unspecialised branch the curvature ``e_d^T H e_d`` along the
+    symmetry-breaking direction reduces to ``(K - 1)(1/A - alpha I''(S))``
+    with ``A = 1 - C``: the error contributes ``-alpha (K - 1) I''(S)`` and
+    the entropy term ``(K - 1)/2 ln A`` contributes ``(K - 1)/A``. This form
+    has none of the cancellation of the quadratic form.
+    """
+    m, C, alpha = x
+    S = m / problem.K
+    return 1.0 / (1.0 - C) - alpha * float(
+        problem.activation.unit_pair_derivative(S, order=2)
+    )
+
+
 def _branch_point_jacobian(problem, x):
     K = problem.K
-    e_d, e_m, e_C = problem.e_d, problem.e_m, problem.e_C
-    u, alpha = x[0] * e_m + x[1] * e_C, x[2]
+    e_m, e_C = problem.e_m, problem.e_C
+    m, C, alpha = x
+    u = m * e_m + C * e_C
     H = problem.hessian(u, alpha)
-    T_dd = np.einsum("ijk,i,j->k", problem.third_derivative(u, alpha), e_d, e_d)
     g_eps = problem.error_gradient(u)
-    H_eps = problem.error_hessian(u)
+    S = m / K
+    curvature_slope = float(problem.activation.unit_pair_derivative(S, order=3))
+    curvature = float(problem.activation.unit_pair_derivative(S, order=2))
     return np.array(
         [
             [e_m @ H @ e_m, e_m @ H @ e_C, K * (g_eps @ e_m)],
             [e_C @ H @ e_m, e_C @ H @ e_C, K * (g_eps @ e_C)],
-            [T_dd @ e_m, T_dd @ e_C, K * (e_d @ H_eps @ e_d)],
+            [-alpha * curvature_slope / K, 1.0 / (1.0 - C) ** 2, -curvature],
         ]
     )
 

@@ -42,6 +42,10 @@ __all__ = ["SpecializationProblem", "StationaryPointError"]
 logger = logging.getLogger(__name__)
 
 
+#: Largest K accepted by :class:`SpecializationProblem`.
+MAX_K = 100_000
+
+
 class StationaryPointError(RuntimeError):
     """Raised when no stationary point of the free energy could be found."""
 
@@ -74,6 +78,12 @@ class SpecializationProblem:
         if K < 2:
             raise ValueError(
                 f"K = {K} is invalid: specialisation needs K >= 2 hidden units"
+            )
+        if K > MAX_K:
+            raise ValueError(
+                f"K = {K} is invalid: K must be at most {MAX_K}, because beyond "
+                "it the overlaps S ~ 1/K and C ~ 1/K^2 of the (R, S, C) "
+                "coordinates fall below what double precision resolves"
             )
         self.activation = activation
         self.K = int(K)

@@ -88,7 +88,18 @@ class StateBranch:
         in (R, S, C); 0 marks a local minimum inside the ansatz.
     equilibrium : ndarray of bool
         True where the state is the global minimum of F among all states
-        found at that alpha.
+        found at that alpha that are stable by the label ``stability``.
+    n_unstable_full : ndarray of int
+        Number of negative eigenvalues of the Hessian of F in the full space
+        of all entries of R and of the off-diagonal entries of Q, counted
+        with multiplicity (-1 where it was not computed).
+    stability_note : tuple of str
+        Per point, the full-space label with the symmetry blocks of the
+        unstable directions, for example ``"unstable outside the ansatz
+        only: 2 directions (standard 1 x 2)"``.
+    stability : str
+        ``"full"`` or ``"ansatz"``: the label that :attr:`stable` and
+        ``equilibrium`` use.
     """
 
     name: str
@@ -100,16 +111,23 @@ class StateBranch:
     free_energy: np.ndarray
     n_unstable: np.ndarray
     equilibrium: np.ndarray
+    n_unstable_full: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    stability_note: tuple = ()
+    stability: str = "ansatz"
 
     @property
     def stable(self) -> np.ndarray:
-        """Boolean array: True where the state is a local minimum in the ansatz."""
+        """Boolean array: True where the state is a local minimum, in the full
+        space or inside the ansatz as :attr:`stability` says."""
+        if self.stability == "full":
+            return self.n_unstable_full == 0
         return self.n_unstable == 0
 
     def to_dict(self) -> dict:
-        out = {"name": self.name}
-        for key in ("alpha", *_STATE_FIELDS, "n_unstable", "equilibrium"):
+        out = {"name": self.name, "stability": self.stability}
+        for key in ("alpha", *_STATE_FIELDS, "n_unstable", "equilibrium", "n_unstable_full"):
             out[key] = _jsonable(getattr(self, key))
+        out["stability_note"] = list(self.stability_note)
         return out
 
     @classmethod
@@ -122,6 +140,9 @@ class StateBranch:
             name=data["name"],
             n_unstable=np.asarray(data["n_unstable"], dtype=np.int64),
             equilibrium=np.asarray(data["equilibrium"], dtype=bool),
+            n_unstable_full=np.asarray(data.get("n_unstable_full", []), dtype=np.int64),
+            stability_note=tuple(data.get("stability_note", ())),
+            stability=data.get("stability", "ansatz"),
             **arrays,
         )
 
@@ -371,8 +392,10 @@ class SpecializationResult:
         """Return the branches as CSV, one row per point, and write it to ``path``.
 
         Columns: activation, K, branch, alpha, R, S, C, generalization_error,
-        free_energy, n_unstable, stable, equilibrium. ``equilibrium`` is 1 on
-        the point of a branch whose state is the global minimum of F.
+        free_energy, n_unstable (inside the ansatz), n_unstable_full (full
+        space), stable (by the result's stability label), equilibrium,
+        stability_note. ``equilibrium`` is 1 on the point of a branch whose
+        state is the global minimum of F.
         """
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -384,11 +407,16 @@ class SpecializationResult:
                 "alpha",
                 *_STATE_FIELDS,
                 "n_unstable",
+                "n_unstable_full",
                 "stable",
                 "equilibrium",
+                "stability_note",
             ]
         )
         for b in self.branches:
+            stable = b.stable
+            full = b.n_unstable_full if len(b.n_unstable_full) else np.full(len(b.alpha), -1)
+            notes = b.stability_note if b.stability_note else ("",) * len(b.alpha)
             for i in range(len(b.alpha)):
                 writer.writerow(
                     [
@@ -398,8 +426,10 @@ class SpecializationResult:
                         repr(float(b.alpha[i])),
                         *(repr(float(getattr(b, key)[i])) for key in _STATE_FIELDS),
                         int(b.n_unstable[i]),
-                        int(b.n_unstable[i] == 0),
+                        int(full[i]),
+                        int(stable[i]),
                         int(b.equilibrium[i]),
+                        notes[i],
                     ]
                 )
         text = buffer.getvalue()

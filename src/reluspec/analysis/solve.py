@@ -38,6 +38,7 @@ from .locate import (
     refine_alpha_mp,
 )
 from .problem import SpecializationProblem, StationaryPointError
+from .stability import full_space_stability, label_branch
 from .results import (
     CONVENTIONS,
     CriticalPoint,
@@ -111,6 +112,12 @@ class _Trace:
     origin: str = ""
     name: str = ""
     source: object = None  # the continuation Branch, when the trace is one
+    n_unstable_full: np.ndarray | None = None
+    stability_note: tuple = ()
+
+    def unstable_count(self, stability: str) -> np.ndarray:
+        """Return the unstable-direction counts of the chosen stability label."""
+        return self.n_unstable_full if stability == "full" else self.n_unstable
 
 
 def _validate_alpha(alpha) -> tuple[float, float]:
@@ -131,6 +138,7 @@ def solve(
     *,
     options: SolveOptions | None = None,
     precision: int | None = None,
+    stability: str = "full",
 ) -> SpecializationResult:
     """Find every site-symmetric state for ``alpha`` in the given range.
 
@@ -146,6 +154,12 @@ def solve(
         If given (16 or more), every critical point is located again in
         mpmath with this many digits; the decimal value is stored in
         ``CriticalPoint.alpha_high_precision``.
+    stability : {"full", "ansatz"}
+        Which stability decides the equilibrium: ``"full"`` (default) counts
+        the unstable directions of the Hessian in the space of all entries of
+        R and Q, so that a state stable only inside the ansatz is unstable;
+        ``"ansatz"`` uses the 3x3 Hessian in (R, S, C). Both labels are
+        stored on every branch.
 
     Returns
     -------
@@ -161,6 +175,8 @@ def solve(
     """
     lo, hi = _validate_alpha(alpha)
     options = options or SolveOptions()
+    if stability not in ("full", "ansatz"):
+        raise ValueError(f"stability = {stability!r} is invalid: use 'full' or 'ansatz'")
     if precision is not None and (not isinstance(precision, int) or precision < 16):
         raise ValueError(f"precision = {precision!r} must be an integer >= 16 (digits)")
     alpha_min = min(lo / 2.0, 0.05)
@@ -170,9 +186,11 @@ def solve(
     traces += _trace_crossing_branches(problem, traces[0], alpha_min, hi, options)
     traces += _trace_seeded_branches(problem, traces, lo, hi, alpha_min, options)
     traces = _distinct_named_traces(problem, traces)
+    for trace in traces:
+        _label_full_space(problem, trace)
 
     critical = _locate_critical_points(problem, traces, lo, hi)
-    pieces = _split_into_pieces(traces)
+    pieces = _split_into_pieces(traces, stability)
     curve_data, transitions, first_order_points = _equilibrium(
         problem, pieces, critical, lo, hi, options
     )
@@ -180,7 +198,9 @@ def solve(
     if precision is not None:
         critical = [_refine(problem, p, precision) for p in critical]
 
-    branches = [_to_state_branch(problem, t, curve_data, lo, hi) for t in traces]
+    branches = [
+        _to_state_branch(problem, t, curve_data, lo, hi, stability) for t in traces
+    ]
     result = SpecializationResult(
         activation=problem.activation.name,
         K=problem.K,
@@ -189,7 +209,11 @@ def solve(
         critical_points=[_public_point(problem, p) for p in critical],
         transitions=transitions,
         learning_curve=curve_data["curve"],
-        metadata={"version": __version__, "conventions": dict(CONVENTIONS)},
+        metadata={
+            "version": __version__,
+            "conventions": dict(CONVENTIONS),
+            "stability": stability,
+        },
     )
     logger.info(
         "found %d branches, %d critical points, %d transitions",
@@ -361,26 +385,31 @@ def _random_starts(problem, rng, count):
     return starts
 
 
-def _on_traces(problem, u, alpha, traces, tol) -> bool:
-    """Return True if the state (u, alpha) lies on one of the traced branches."""
+def _on_traces(u, alpha, traces) -> bool:
+    """Return True if the state (u, alpha) lies on one of the traced branches.
+
+    The test is the distance, in (R, S, C, ln alpha), from the point to the
+    polygon through the traced points. A chord of a branch whose tangent
+    turns by at most ``angle_max = 0.5`` rad strays from the branch by at
+    most ``0.5 h / 8`` for a chord of length ``h``, so a point within
+    ``h / 10`` of a chord lies on that branch, while another branch is
+    farther away except where two branches cross.
+    """
+    z = np.append(np.asarray(u, dtype=float), math.log(alpha))
     for trace in traces:
-        a = trace.alpha
-        for i in range(len(a) - 1):
-            if (a[i] - alpha) * (a[i + 1] - alpha) > 0:
-                continue
-            if a[i] == a[i + 1]:
-                guess = trace.u[i]
-            else:
-                t = (math.log(alpha) - math.log(a[i])) / (math.log(a[i + 1]) - math.log(a[i]))
-                guess = (1 - t) * trace.u[i] + t * trace.u[i + 1]
-            if np.max(np.abs(guess - u)) > 1e-2:
-                continue
-            try:
-                corrected = problem.stationary_point(guess, alpha)
-            except StationaryPointError:
-                continue
-            if np.max(np.abs(corrected - u)) <= tol:
-                return True
+        points = np.column_stack([trace.u, np.log(trace.alpha)])
+        if len(points) < 2:
+            continue
+        start, end = points[:-1], points[1:]
+        chord = end - start
+        length_squared = np.einsum("ij,ij->i", chord, chord)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.einsum("ij,ij->i", z - start, chord) / length_squared
+        t = np.clip(np.nan_to_num(t), 0.0, 1.0)
+        nearest = start + t[:, None] * chord
+        distance = np.max(np.abs(nearest - z), axis=1)
+        if np.any(distance <= 0.1 * np.sqrt(length_squared) + 1e-7):
+            return True
     return False
 
 
@@ -398,7 +427,7 @@ def _trace_seeded_branches(problem, traces, lo, hi, alpha_min, options):
                 continue
             minima.append(u)
         for u in minima:
-            if _on_traces(problem, u, alpha, traces + found, 1e3 * options.distinct_tol):
+            if _on_traces(u, alpha, traces + found):
                 continue
             logger.info("new state at alpha = %g: R, S, C = %s", alpha, u)
             found.append(_trace_both_ways(problem, u, alpha, alpha_min, hi, options))
@@ -516,17 +545,44 @@ def _name_trace(problem, trace):
         trace.name = R_BELOW_S
 
 
-def _duplicates_earlier(problem, trace, earlier) -> bool:
-    """Return True if sample points of ``trace`` all lie on earlier traces."""
+def _new_parts(trace, earlier) -> list:
+    """Return the parts of ``trace`` that no earlier trace of its kind covers.
+
+    Points lying on an earlier trace are dropped; each remaining run of at
+    least three points becomes a part, extended by one covered point at each
+    end so that it joins the branch it continues.
+    """
     same_kind = [t for t in earlier if t.name.split(" #")[0] == trace.name]
-    if not same_kind or len(trace.alpha) < 2:
-        return False
-    samples = np.unique(np.linspace(0, len(trace.alpha) - 1, 7).astype(int)[1:-1])
-    if len(samples) == 0:
-        samples = np.array([len(trace.alpha) - 1])
-    return all(
-        _on_traces(problem, trace.u[i], trace.alpha[i], same_kind, 1e-6) for i in samples
+    if not same_kind:
+        return [trace]
+    covered = np.array(
+        [_on_traces(x, a, same_kind) for x, a in zip(trace.u, trace.alpha)]
     )
+    if not covered.any():
+        return [trace]
+    parts, i, n = [], 0, len(covered)
+    while i < n:
+        if covered[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and not covered[j + 1]:
+            j += 1
+        if j - i + 1 >= 3:
+            a, b = max(i - 1, 0), min(j + 1, n - 1)
+            part = _Trace(
+                alpha=trace.alpha[a : b + 1],
+                u=trace.u[a : b + 1],
+                n_unstable=trace.n_unstable[a : b + 1],
+                origin=trace.origin,
+                name=trace.name,
+            )
+            part.special_points = [
+                p for p in trace.special_points if _on_traces(p.u, p.p, [part])
+            ]
+            parts.append(part)
+        i = j + 1
+    return parts
 
 
 def _distinct_named_traces(problem, traces) -> list:
@@ -535,13 +591,34 @@ def _distinct_named_traces(problem, traces) -> list:
     for trace in traces:
         for part in _split_by_sign(trace):
             _name_trace(problem, part)
-            if not part.name or _duplicates_earlier(problem, part, kept):
+            if not part.name:
                 continue
-            counts[part.name] = counts.get(part.name, 0) + 1
-            if counts[part.name] > 1:
-                part.name = f"{part.name} #{counts[part.name]}"
-            kept.append(part)
+            for new in _new_parts(part, kept):
+                counts[new.name] = counts.get(new.name, 0) + 1
+                if counts[new.name] > 1:
+                    new.name = f"{new.name} #{counts[new.name]}"
+                kept.append(new)
     return kept
+
+
+def _label_full_space(problem, trace):
+    """Store the full-space stability of every point of the trace."""
+    counts, notes = label_branch(
+        problem.activation,
+        problem.K,
+        trace.alpha,
+        trace.u[:, 0],
+        trace.u[:, 1],
+        trace.u[:, 2],
+    )
+    trace.n_unstable_full = np.asarray(counts, dtype=int)
+    trace.stability_note = tuple(str(n) for n in notes)
+
+
+def _is_stable(problem, u, alpha, stability) -> bool:
+    if stability == "full":
+        return full_space_stability(problem.activation, *u, alpha, problem.K).stable
+    return problem.n_unstable(u, alpha) == 0
 
 
 # -- phase 4: critical points ------------------------------------------------------------
@@ -685,6 +762,7 @@ class _Piece:
     trace: _Trace
     start: int
     stop: int  # inclusive
+    stability: str = "full"
     _cache: tuple | None = field(default=None, repr=False)
 
     @property
@@ -734,7 +812,8 @@ class _Piece:
             u = self.trace.u[self.start : self.stop + 1]
             F = np.array([problem.free_energy(x, al) for x, al in zip(u, a)])
             slope = problem.K * np.array([problem.generalization_error(x) for x in u])
-            stable = self.trace.n_unstable[self.start : self.stop + 1] == 0
+            counts = self.trace.unstable_count(self.stability)
+            stable = counts[self.start : self.stop + 1] == 0
             state_slopes = np.full(u.shape, np.nan)
             for i, (x, al) in enumerate(zip(u, a)):
                 H = problem.hessian(x, al)
@@ -807,7 +886,7 @@ class _Piece:
         return None
 
 
-def _split_into_pieces(traces):
+def _split_into_pieces(traces, stability="full"):
     pieces = []
     for trace in traces:
         a = trace.alpha
@@ -819,10 +898,10 @@ def _split_into_pieces(traces):
             if min(abs(before), abs(after)) <= 1e-12 * a[i]:
                 continue
             if before * after < 0:
-                pieces.append(_Piece(trace, start, i))
+                pieces.append(_Piece(trace, start, i, stability))
                 start = i
         if len(a) - 1 > start:
-            pieces.append(_Piece(trace, start, len(a) - 1))
+            pieces.append(_Piece(trace, start, len(a) - 1, stability))
     return pieces
 
 
@@ -860,7 +939,7 @@ def _stable_states(problem, pieces, alpha):
             states.append((F, index))
             continue
         u = piece.state(problem, alpha)
-        if u is not None and problem.n_unstable(u, alpha) == 0:
+        if u is not None and _is_stable(problem, u, alpha, piece.stability):
             states.append((problem.free_energy(u, alpha), index))
     return states
 
@@ -870,6 +949,16 @@ def _equilibrium(problem, pieces, critical, lo, hi, options):
     rows = []  # (alpha, piece index, u, F)
     for alpha in grid:
         states = sorted(_stable_states(problem, pieces, alpha))
+        if rows and states:
+            # Free energies equal to rounding do not move the equilibrium:
+            # keep the previous state, so that two states that coincide (as the
+            # specialised states do for large K) cannot alternate.
+            previous = rows[-1][1]
+            least = states[0][0]
+            for F, index in states:
+                if index == previous and F - least <= 64 * np.finfo(float).eps * abs(least):
+                    states.insert(0, (F, index))
+                    break
         for _, index in states:
             u = pieces[index].state(problem, alpha)
             if u is not None:
@@ -901,10 +990,48 @@ def _equilibrium(problem, pieces, critical, lo, hi, options):
         if point is not None:
             first_order_points.append(point)
 
+    transitions, boundaries = _collapse_round_trips(transitions, boundaries)
+    first_order_points = [b[3] for b in boundaries if b[3] is not None]
     curve = _learning_curve(problem, pieces, rows, boundaries)
     intervals = _intervals(rows, boundaries, lo, hi)
     data = {"curve": curve, "intervals": intervals, "pieces": pieces}
     return data, transitions, first_order_points
+
+
+def _collapse_round_trips(transitions, boundaries, rtol=1e-5):
+    """Merge a change X -> Y and its reversal Y -> X a rounding-level distance
+    apart: the two states are indistinguishable there, so neither change is
+    real. The surrounding transitions absorb the span in their alpha_error."""
+    transitions, boundaries = list(transitions), list(boundaries)
+    changed = True
+    while changed:
+        changed = False
+        for k in range(len(transitions) - 1):
+            first, second = transitions[k], transitions[k + 1]
+            if (
+                first.before == second.after
+                and first.after == second.before
+                and abs(second.alpha - first.alpha) <= rtol * first.alpha
+            ):
+                span = abs(second.alpha - first.alpha)
+                logger.warning(
+                    "dropping the transitions %s -> %s -> %s at alpha = %.10g and "
+                    "%.10g: the states do not differ beyond rounding there",
+                    first.before,
+                    first.after,
+                    second.after,
+                    first.alpha,
+                    second.alpha,
+                )
+                del transitions[k : k + 2]
+                del boundaries[k : k + 2]
+                for j in (k - 1, k):
+                    if 0 <= j < len(transitions):
+                        t = transitions[j]
+                        transitions[j] = replace(t, alpha_error=max(t.alpha_error, span))
+                changed = True
+                break
+    return transitions, boundaries
 
 
 def _classify_switch(problem, pieces, critical, a0, a1, i0, i1):
@@ -951,22 +1078,47 @@ def _classify_switch(problem, pieces, critical, a0, a1, i0, i1):
             located = locate_first_order(problem, ub, ua, alpha0)
         except LocationError as error:
             logger.warning("equal-F point in [%.6g, %.6g] not located: %s", a0, a1, error)
+    if located is not None and not _both_stable(problem, located, before.stability):
+        logger.warning(
+            "the equal-F point at alpha = %.10g is not between the spinodals "
+            "(a state is unstable there); trying bisection",
+            located.alpha,
+        )
+        located = None
     if located is None or not a0 * (1 - 1e-6) <= located.alpha <= a1 * (1 + 1e-6):
         located = _equal_free_energy_by_bisection(problem, before, after, a0, a1)
     if located is None:
-        # NOTE: for K of a few hundred and more the fold, the equal-F point and
-        # the branch point of ReLU lie within about 1e-6 relative of each
-        # other, both location methods can fail, and the transition is then
-        # reported with the width of its grid interval as alpha_error.
+        # NOTE: for ReLU with K above about 100 the fold, the equal-F point and
+        # the branch point lie within about 1e-6 relative of each other and
+        # the free energies differ there by less than rounding, so both
+        # location methods can fail. The transition is then reported as the
+        # middle of the bracket that the spinodals and the grid allow, with
+        # half its width as alpha_error.
+        low, high = a0, a1
+        edge_after = _stability_edge(critical, after.name, a1, below=True, kinds=("fold",))
+        if not math.isfinite(edge_after):
+            edge_after = _stability_edge(critical, after.name, a1, below=True)
+        edge_before = _stability_edge(critical, before.name, edge_after, below=False)
+        if math.isfinite(edge_after) and edge_after > low:
+            low = edge_after
+        if math.isfinite(edge_before) and edge_before < high:
+            high = edge_before
+        if not low < high:
+            if math.isfinite(edge_after) and edge_after < edge_before:
+                # The grid interval lies past a spinodal because marginal
+                # eigenvalues count as zero; the spinodals still bracket it.
+                low, high = edge_after, edge_before
+            else:
+                low, high = a0, a1
         logger.warning(
-            "the equilibrium changes from %s to %s between alpha = %.8g and %.8g; "
+            "the equilibrium changes from %s to %s between alpha = %.10g and %.10g; "
             "the equal-free-energy point could not be located more precisely",
             before.name,
             after.name,
-            a0,
-            a1,
+            low,
+            high,
         )
-        alpha_t, alpha_error = alpha0, a1 - a0
+        alpha_t, alpha_error = 0.5 * (low + high), 0.5 * (high - low)
         state_b = before.state(problem, a0)
         state_a = after.state(problem, a1)
         point = None
@@ -1001,6 +1153,11 @@ def _classify_switch(problem, pieces, critical, a0, a1, i0, i1):
         spinodals=spinodals,
     )
     return transition, point
+
+
+def _both_stable(problem, located, stability) -> bool:
+    """Return True if both states of an equal-F point are locally stable."""
+    return all(_is_stable(problem, u, located.alpha, stability) for u in located.states)
 
 
 def _equal_free_energy_by_bisection(problem, before, after, a0, a1):
@@ -1047,12 +1204,12 @@ def _equal_free_energy_by_bisection(problem, before, after, a0, a1):
     )
 
 
-def _stability_edge(critical, name, alpha, below):
+def _stability_edge(critical, name, alpha, below, kinds=("fold", "branch_point")):
     """Return the nearest fold or branch point of branch ``name`` on one side."""
     candidates = [
         p.alpha
         for p in critical
-        if p.kind in ("fold", "branch_point")
+        if p.kind in kinds
         and name in p.branches
         and ((p.alpha <= alpha) if below else (p.alpha >= alpha))
     ]
@@ -1099,7 +1256,7 @@ def _intervals(rows, boundaries, lo, hi):
     return intervals
 
 
-def _to_state_branch(problem, trace, curve_data, lo, hi) -> StateBranch:
+def _to_state_branch(problem, trace, curve_data, lo, hi, stability) -> StateBranch:
     a = trace.alpha
     keep = (a >= lo * (1 - 1e-12)) & (a <= hi * (1 + 1e-12))
     u = trace.u[keep]
@@ -1107,7 +1264,7 @@ def _to_state_branch(problem, trace, curve_data, lo, hi) -> StateBranch:
     equilibrium = np.zeros(len(alpha), dtype=bool)
     indices = np.nonzero(keep)[0]
     for j, (alpha_j, index) in enumerate(zip(alpha, indices)):
-        if trace.n_unstable[index] != 0:
+        if trace.unstable_count(stability)[index] != 0:
             continue
         for start, stop, piece_index in curve_data["intervals"]:
             piece = curve_data["pieces"][piece_index]
@@ -1124,4 +1281,7 @@ def _to_state_branch(problem, trace, curve_data, lo, hi) -> StateBranch:
         free_energy=np.array([problem.free_energy(x, al) for x, al in zip(u, alpha)]),
         n_unstable=trace.n_unstable[keep].astype(np.int64),
         equilibrium=equilibrium,
+        n_unstable_full=trace.n_unstable_full[keep].astype(np.int64),
+        stability_note=tuple(n for n, k in zip(trace.stability_note, keep) if k),
+        stability=stability,
     )

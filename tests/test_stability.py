@@ -1,0 +1,319 @@
+"""Tests of the full-space stability of site-symmetric states.
+
+The closed-form symmetry blocks are checked against dense eigenvalues of the
+full-space Hessian (:func:`full_free_energy_hessian`, itself checked against
+mpmath in test_full_hessian.py), and the located bifurcations against sign
+changes of the dense spectrum at states solved independently.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import reluspec as rs
+from reluspec.activations import Erf, ReLU
+from reluspec.analysis.stability import (
+    BLOCK_NAMES,
+    block_spectrum,
+    find_full_space_bifurcations,
+    full_space_stability,
+    label_branch,
+)
+from reluspec.order_parameters import symmetric_matrices
+from reluspec.theory.free_energy import symmetric_free_energy_hessian
+from reluspec.theory.full_hessian import (
+    full_free_energy_gradient_vector,
+    full_free_energy_hessian,
+)
+
+ACTIVATIONS = [ReLU(), Erf()]
+
+
+def dense_spectrum(activation, R, S, C, alpha, K):
+    Rm, Qm, _ = symmetric_matrices(R, S, C, K)
+    return np.linalg.eigvalsh(full_free_energy_hessian(activation, Rm, Qm, alpha))
+
+
+def block_eigenvalues(blocks):
+    return np.sort(
+        np.concatenate([np.repeat(b.eigenvalues, b.multiplicity) for b in blocks])
+    )
+
+
+def site_symmetric_state(K, d, u, t):
+    """Return (R, S, C) with R - S = d, R + (K - 1) S = u and C inside the domain:
+    ``t`` in (0, 1) places C between the bounds where the entropy's arguments
+    vanish."""
+    S = (u - d) / K
+    R = S + d
+    low = (u * u - 1.0) / (K - 1)
+    high = 1.0 - d * d
+    return R, S, low + t * (high - low)
+
+
+@pytest.fixture(scope="module")
+def relu5():
+    return rs.solve(rs.SpecializationProblem("relu", 5), alpha=(0.5, 12.0))
+
+
+@pytest.fixture(scope="module")
+def erf3():
+    return rs.solve(rs.SpecializationProblem("erf", 3), alpha=(1.0, 70.0))
+
+
+# -- block spectrum ---------------------------------------------------------------
+
+
+@settings(max_examples=20)
+@given(
+    K=st.sampled_from([2, 3, 4, 5]),
+    d=st.floats(-0.9, 0.9),
+    u=st.floats(-0.9, 0.9),
+    t=st.floats(0.05, 0.95),
+    alpha=st.floats(0.0, 80.0),
+    index=st.sampled_from([0, 1]),
+    unspecialized=st.booleans(),
+)
+def test_block_spectrum_matches_dense(K, d, u, t, alpha, index, unspecialized):
+    activation = ACTIVATIONS[index]
+    if unspecialized:
+        d = 0.0
+    R, S, C = site_symmetric_state(K, d, u, t)
+    blocks = block_spectrum(activation, R, S, C, alpha, K)
+    dense = dense_spectrum(activation, R, S, C, alpha, K)
+    values = block_eigenvalues(blocks)
+    assert values.size == dense.size == K * K + K * (K - 1) // 2
+    # Both are double-precision spectra of the same symmetric matrix: they
+    # agree to a few eps times its norm and the condition of Q - R R^T.
+    condition = 1.0 / min(1.0 - C - d * d, 1.0 + (K - 1) * C - u * u)
+    tolerance = 1e-13 * condition * np.max(np.abs(dense))
+    np.testing.assert_allclose(values, dense, rtol=0, atol=tolerance)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=lambda a: a.name)
+def test_block_spectrum_matches_dense_at_k12(activation):
+    R, S, C = site_symmetric_state(12, 0.5, 0.7, 0.4)
+    dense = dense_spectrum(activation, R, S, C, 9.0, 12)
+    values = block_eigenvalues(block_spectrum(activation, R, S, C, 9.0, 12))
+    np.testing.assert_allclose(
+        values, dense, rtol=0, atol=1e-11 * np.max(np.abs(dense))
+    )
+
+
+@pytest.mark.parametrize("K", [2, 3, 4, 5, 10, 100, 1000])
+def test_block_sizes_and_multiplicities(K):
+    blocks = block_spectrum(ReLU(), 0.5, 0.1 / K, 0.0, 3.0, K)
+    names = [block.name for block in blocks]
+    expected = {2: ["trivial", "standard"], 3: ["trivial", "standard", "[K-2,1,1]"]}
+    assert names == expected.get(K, list(BLOCK_NAMES))
+    total = sum(block.eigenvalues.size * block.multiplicity for block in blocks)
+    assert total == K * K + K * (K - 1) // 2
+    by_name = {block.name: block for block in blocks}
+    assert by_name["standard"].multiplicity == K - 1
+    if K >= 4:
+        assert by_name["[K-2,2]"].multiplicity == K * (K - 3) // 2
+        assert by_name["[K-2,2]"].eigenvalues.size == 2
+    if K >= 3:
+        assert by_name["[K-2,1,1]"].multiplicity == (K - 1) * (K - 2) // 2
+        assert by_name["standard"].eigenvalues.size == 4
+    for block in blocks:
+        assert len(block.basis) == block.matrix.shape[0]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=lambda a: a.name)
+@pytest.mark.parametrize("K", [2, 3, 7, 200])
+def test_trivial_block_is_ansatz_hessian_in_orthonormal_coordinates(activation, K):
+    """D^-1/2 H_sym D^-1/2 with D = diag(K, K(K-1), K(K-1)/2), the squared
+    norms of the directions that R, S and C move in the full space."""
+    R, S, C = site_symmetric_state(K, 0.3, 0.6, 0.5)
+    blocks = block_spectrum(activation, R, S, C, 5.0, K)
+    ansatz = symmetric_free_energy_hessian(activation, R, S, C, 5.0, K)
+    metric = np.sqrt(np.array([K, K * (K - 1), K * (K - 1) / 2]))
+    expected = np.linalg.eigvalsh(ansatz / np.outer(metric, metric))
+    trivial = blocks[0]
+    assert trivial.name == "trivial"
+    np.testing.assert_allclose(
+        trivial.eigenvalues, expected, rtol=0, atol=1e-12 * np.max(np.abs(expected))
+    )
+
+
+def test_unspecialized_degeneracy():
+    """At R = S the eigenvalue 1/A - alpha I''(S), with A = 1 - C, has
+    multiplicity (K - 1)^2 in the dense spectrum."""
+    K, R, C, alpha = 4, 0.2, 0.05, 6.0
+    activation = ReLU()
+    value = 1.0 / (1.0 - C) - alpha / (2 * math.pi * math.sqrt(1.0 - R * R))
+    dense = dense_spectrum(activation, R, R, C, alpha, K)
+    assert np.sum(np.abs(dense - value) < 1e-12) == (K - 1) ** 2
+
+
+# -- stability labels ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=lambda a: a.name)
+@pytest.mark.parametrize("K", [3, 5])
+def test_stability_counts_match_dense(activation, K):
+    rng = np.random.default_rng(K)
+    for _ in range(8):
+        R, S, C = site_symmetric_state(
+            K, *rng.uniform([-0.8, -0.8, 0.1], [0.8, 0.8, 0.9])
+        )
+        alpha = rng.uniform(0.0, 60.0)
+        stability = full_space_stability(activation, R, S, C, alpha, K)
+        dense = dense_spectrum(activation, R, S, C, alpha, K)
+        assert stability.n_unstable == int(np.sum(dense < 0.0))
+        problem = rs.SpecializationProblem(activation, K)
+        assert stability.n_unstable_ansatz == problem.n_unstable((R, S, C), alpha)
+        for name, count, multiplicity in stability.unstable_blocks:
+            block = next(b for b in stability.blocks if b.name == name)
+            assert count == int(np.sum(block.eigenvalues < 0.0))
+            assert multiplicity == block.multiplicity
+            assert stability.min_eigenvalue[name] < 0.0
+
+
+def test_description_names_blocks():
+    # At alpha = 0 only the entropy acts, and it is concave. At R = S = 0.2,
+    # C = 0.05, alpha = 8 the eigenvalue 1/A - alpha I''(S) = 1.05 - 1.30 is
+    # negative in all (K - 1)^2 = 16 directions of the trivial, standard,
+    # [K-2,2] and [K-2,1,1] blocks, and the other eigenvalues are positive.
+    stable = full_space_stability(ReLU(), 0.5, 0.01, 0.0, 0.0, 5)
+    assert stable.description == "stable"
+    stability = full_space_stability(ReLU(), 0.2, 0.2, 0.05, 8.0, 5)
+    assert stability.n_unstable == 16
+    assert stability.description.startswith("unstable: 16 directions")
+    assert "[K-2,1,1] 1 x 6" in stability.description
+
+
+@pytest.mark.parametrize("fixture", ["relu5", "erf3"])
+def test_full_gradient_vanishes_on_branches(fixture, request):
+    result = request.getfixturevalue(fixture)
+    activation = rs.activation(result.activation)
+    K = result.K
+    for branch in result.branches:
+        for alpha, R, S, C in zip(branch.alpha, branch.R, branch.S, branch.C):
+            Rm, Qm, _ = symmetric_matrices(R, S, C, K)
+            gradient = full_free_energy_gradient_vector(activation, Rm, Qm, alpha)
+            # solve() continues with newton_tol = 1e-11 on the gradient per
+            # matrix entry divided by 1 + alpha^2.
+            assert np.max(np.abs(gradient)) <= 1e-11 * (1 + alpha**2), (
+                branch.name,
+                alpha,
+            )
+            # No symmetry-breaking component beyond rounding: the gradient is
+            # constant on the diagonal of R, off it, and on Q.
+            G = gradient[: K * K].reshape(K, K)
+            parts = [np.diag(G), G[~np.eye(K, dtype=bool)], gradient[K * K :]]
+            for part in parts:
+                assert np.ptp(part) <= 1e-12 * (1 + alpha), (branch.name, alpha)
+
+
+def test_label_branch_matches_pointwise(relu5):
+    branch = relu5.branch("specialized R<S")
+    counts, descriptions = label_branch(
+        "relu", 5, branch.alpha, branch.R, branch.S, branch.C
+    )
+    assert counts.shape == branch.alpha.shape
+    for i in range(0, branch.alpha.size, 7):
+        stability = full_space_stability(
+            "relu", branch.R[i], branch.S[i], branch.C[i], branch.alpha[i], 5
+        )
+        assert counts[i] == stability.n_unstable
+        assert descriptions[i] == stability.description
+    # Stable inside the ansatz at large alpha, but not in the full space.
+    assert branch.n_unstable[-1] == 0
+    assert counts[-1] > 0
+    assert descriptions[-1].startswith("unstable outside the ansatz only")
+
+
+# -- bifurcations --------------------------------------------------------------------
+
+
+def _solve_state(problem, point, alpha):
+    return problem.stationary_point((point.R, point.S, point.C), alpha)
+
+
+@pytest.mark.parametrize(
+    "branch_name, block, multiplicity",
+    [("specialized R>S", "standard", 4), ("specialized R<S", "[K-2,2]", 5)],
+)
+def test_bifurcation_is_a_dense_sign_change(relu5, branch_name, block, multiplicity):
+    points = find_full_space_bifurcations("relu", 5, relu5.branch(branch_name))
+    point = next(p for p in points if p.block == block)
+    assert point.multiplicity == multiplicity
+    assert not point.singular_in_ansatz
+    assert point.alpha_error < 1e-10 * point.alpha
+    problem = rs.SpecializationProblem("relu", 5)
+    counts = []
+    for factor in (1 - 1e-9, 1 + 1e-9):
+        alpha = point.alpha * factor
+        u = _solve_state(problem, point, alpha)
+        counts.append(int(np.sum(dense_spectrum(ReLU(), *u, alpha, 5) < 0.0)))
+    # The slope of the eigenvalue decides which side is unstable.
+    expected = multiplicity if point.eigenvalue_slope < 0 else -multiplicity
+    assert counts[1] - counts[0] == expected
+
+
+def test_label_changes_at_bifurcation(relu5):
+    point = next(
+        p
+        for p in find_full_space_bifurcations(
+            "relu", 5, relu5.branch("specialized R<S")
+        )
+        if p.block == "[K-2,2]"
+    )
+    problem = rs.SpecializationProblem("relu", 5)
+    alphas = np.array([point.alpha * (1 - 1e-6), point.alpha * (1 + 1e-6)])
+    states = np.array([_solve_state(problem, point, a) for a in alphas])
+    counts, descriptions = label_branch("relu", 5, alphas, *states.T)
+    assert abs(counts[1] - counts[0]) == point.multiplicity
+    below, above = descriptions
+    assert ("[K-2,2]" in below) != ("[K-2,2]" in above)
+
+
+def test_unspecialized_branch_point_has_full_multiplicity(relu5):
+    points = find_full_space_bifurcations("relu", 5, relu5.branch("unspecialized"))
+    assert {p.block for p in points} == {"standard", "[K-2,2]", "[K-2,1,1]"}
+    assert sum(p.multiplicity for p in points) + 1 == (5 - 1) ** 2
+    assert all(p.singular_in_ansatz for p in points)
+    # One eigenvalue in all blocks: the same alpha, to the root tolerance.
+    alphas = [p.alpha for p in points]
+    assert max(alphas) - min(alphas) <= 1e-12 * alphas[0]
+    branch_point = next(c for c in relu5.critical_points if c.kind == "branch_point")
+    assert alphas[0] == pytest.approx(branch_point.alpha, rel=1e-10)
+
+
+def test_no_bifurcation_reported_at_branch_start(erf3):
+    for name in ("specialized R>S", "specialized R<S"):
+        for point in find_full_space_bifurcations("erf", 3, erf3.branch(name)):
+            assert abs(point.R - point.S) > 1e-3
+
+
+# -- input validation ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((0.5, 0.0, 0.0, 1.0, 1), "K = 1"),
+        ((0.5, 0.0, 0.0, 1.0, 2.5), "K = 2.5"),
+        ((0.5, 0.0, 0.0, -1.0, 3), "alpha = -1.0"),
+        ((0.9, 0.0, 0.5, 1.0, 3), "1 - C - \\(R - S\\)\\^2"),
+        ((1.0, 0.0, 0.0, 1.0, 3), "must be positive"),
+        ((0.5, 0.0, float("nan"), 1.0, 3), "C = nan"),
+    ],
+)
+def test_rejects_invalid_input(args, message):
+    with pytest.raises(ValueError, match=message):
+        block_spectrum(ReLU(), *args)
+
+
+def test_label_branch_rejects_bad_arrays():
+    with pytest.raises(ValueError, match="one length"):
+        label_branch("relu", 3, [1.0, 2.0], [0.1], [0.1], [0.0])
+    with pytest.raises(ValueError, match="state 1"):
+        label_branch("relu", 3, [1.0, 2.0], [0.1, 0.9], [0.1, 0.0], [0.0, 0.5])
+    with pytest.raises(ValueError, match="rtol"):
+        full_space_stability("relu", 0.1, 0.1, 0.0, 1.0, 3, rtol=-1.0)
