@@ -340,3 +340,24 @@ def test_equilibrium_is_full_space_stable(relu3, erf3):
 def test_stability_option_validated():
     with pytest.raises(ValueError, match="stability"):
         rs.solve(rs.SpecializationProblem("relu", 2), alpha=(1, 2), stability="partial")
+
+
+def test_symmetry_breaking_points_reported(relu3):
+    """Where a block outside the ansatz turns singular, the point carries the
+    block and its multiplicity (K - 1 for the standard block), and the dense
+    full-space Hessian there has that many eigenvalues near zero."""
+    from reluspec.theory.full_hessian import full_free_energy_hessian
+
+    points = [p for p in relu3.critical_points if p.kind == "symmetry_breaking"]
+    assert points
+    standard = [p for p in points if "block standard" in p.note]
+    assert standard
+    for point in standard:
+        assert point.note.endswith("multiplicity 2")
+        (state,) = point.states.values()
+        R, Q, _ = symmetric_matrices(state["R"], state["S"], state["C"], 3)
+        dense = np.linalg.eigvalsh(
+            full_free_energy_hessian(rs.ReLU(), R, Q, point.alpha)
+        )
+        small = np.sort(np.abs(dense))[:2]
+        assert np.all(small < 1e-7 * np.max(np.abs(dense)))

@@ -69,11 +69,17 @@ BRANCH_COLORS = {
 _EXTRA_COLORS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 
 #: Marker of each critical-point kind.
-MARKERS = {"branch_point": "o", "fold": "v", "first_order": "s"}
+MARKERS = {
+    "branch_point": "o",
+    "fold": "v",
+    "first_order": "s",
+    "symmetry_breaking": "x",
+}
 
 _KIND_LABELS = {
     "branch_point": "branch point",
     "fold": "fold (spinodal)",
+    "symmetry_breaking": "symmetry breaking (full space)",
     "first_order": "first-order point (equal F)",
 }
 

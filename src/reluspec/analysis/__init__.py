@@ -2,6 +2,7 @@
 
 from .diagram import DiagramRow, PhaseDiagram, phase_diagram
 from .locate import LocatedPoint, LocationError, refine_alpha_mp
+from .partial import TwoGroupProblem, follow_partial_branch
 from .problem import SpecializationProblem, StationaryPointError
 from .results import (
     CONVENTIONS,
@@ -12,9 +13,23 @@ from .results import (
     Transition,
 )
 from .solve import SolveOptions, solve
+from .stability import (
+    FullStability,
+    block_spectrum,
+    find_full_space_bifurcations,
+    full_space_stability,
+    label_branch,
+)
 
 __all__ = [
     "CONVENTIONS",
+    "FullStability",
+    "TwoGroupProblem",
+    "block_spectrum",
+    "find_full_space_bifurcations",
+    "follow_partial_branch",
+    "full_space_stability",
+    "label_branch",
     "CriticalPoint",
     "DiagramRow",
     "LearningCurve",

@@ -88,7 +88,9 @@ def _newton(system, x0, kind, alpha_index, tol=1e-13, max_iter=40, floor=1e-7):
         x = x + step
         size = float(np.max(np.abs(step) / np.maximum(1.0, np.abs(x))))
         history.append((size, abs(step[alpha_index])))
-        if size <= tol or (iteration == max_iter and max(h for h, _ in history[-3:]) <= floor):
+        if size <= tol or (
+            iteration == max_iter and max(h for h, _ in history[-3:]) <= floor
+        ):
             r, J = system(x)
             alpha_error = _rounding_error(system, x, r, J, alpha_index)
             if size > tol:
@@ -114,7 +116,12 @@ def _rounding_error(system, x, r, J, alpha_index, samples=6):
         corrections = [np.linalg.solve(J, -r)[alpha_index]]
         rng = np.random.default_rng(0)
         for _ in range(samples):
-            dx = 4 * np.finfo(float).eps * np.abs(x) * rng.choice([-1.0, 1.0], size=x.size)
+            dx = (
+                4
+                * np.finfo(float).eps
+                * np.abs(x)
+                * rng.choice([-1.0, 1.0], size=x.size)
+            )
             r_near, _ = system(x + dx)
             noise = r_near - r - J @ dx
             corrections.append(np.linalg.solve(J, noise)[alpha_index])
@@ -236,7 +243,10 @@ def _directional_derivative_mp(function, u, direction):
 
 
 def refine_alpha_mp(
-    problem: SpecializationProblem, point: LocatedPoint, dps: int = 30, max_iter: int = 60
+    problem: SpecializationProblem,
+    point: LocatedPoint,
+    dps: int = 30,
+    max_iter: int = 60,
 ):
     """Solve the defining system of ``point`` again in mpmath with ``dps`` digits.
 
@@ -262,7 +272,9 @@ def refine_alpha_mp(
                 m, C, alpha = x
                 u = [m * e_m[0], m * e_m[1], C]
                 g = _gradient_mp(problem, u, alpha)
-                curvature = 1 / (1 - C) - alpha * problem.activation.unit_pair_derivative_mp(
+                curvature = 1 / (
+                    1 - C
+                ) - alpha * problem.activation.unit_pair_derivative_mp(
                     u[1], order=2, dps=mpmath.mp.dps
                 )
                 return [
@@ -301,7 +313,10 @@ def refine_alpha_mp(
                 return (
                     _gradient_mp(problem, a, alpha)
                     + _gradient_mp(problem, b, alpha)
-                    + [_free_energy_mp(problem, a, alpha) - _free_energy_mp(problem, b, alpha)]
+                    + [
+                        _free_energy_mp(problem, a, alpha)
+                        - _free_energy_mp(problem, b, alpha)
+                    ]
                 )
 
             def jacobian_double(x):

@@ -250,7 +250,9 @@ class SpecializationProblem:
         )
 
     # -- single states ---------------------------------------------------------------
-    def stationary_point(self, u0, alpha: float, tol: float = 1e-12, max_iter: int = 50):
+    def stationary_point(
+        self, u0, alpha: float, tol: float = 1e-12, max_iter: int = 50
+    ):
         """Return the stationary point reached by Newton's method from ``u0``.
 
         Steps are halved until they stay inside the entropy's domain. Raises
@@ -285,7 +287,9 @@ class SpecializationProblem:
             f"(last gradient max-norm {norm:.3e}); try a start closer to the state"
         )
 
-    def unspecialized_state(self, u0, alpha: float, tol: float = 1e-13, max_iter: int = 50):
+    def unspecialized_state(
+        self, u0, alpha: float, tol: float = 1e-13, max_iter: int = 50
+    ):
         """Return the stationary point with R = S reached by Newton's method in
         ``(m, C)`` from the projection of ``u0`` onto R = S.
 
@@ -300,7 +304,9 @@ class SpecializationProblem:
                 break
             g = self.gradient(u, alpha)
             H = self.hessian(u, alpha)
-            J = np.array([[e_m @ H @ e_m, e_m @ H @ e_C], [e_C @ H @ e_m, e_C @ H @ e_C]])
+            J = np.array(
+                [[e_m @ H @ e_m, e_m @ H @ e_C], [e_C @ H @ e_m, e_C @ H @ e_C]]
+            )
             try:
                 step = np.linalg.solve(J, -np.array([g @ e_m, g @ e_C]))
             except np.linalg.LinAlgError:

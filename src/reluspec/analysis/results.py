@@ -111,7 +111,9 @@ class StateBranch:
     free_energy: np.ndarray
     n_unstable: np.ndarray
     equilibrium: np.ndarray
-    n_unstable_full: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    n_unstable_full: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64)
+    )
     stability_note: tuple = ()
     stability: str = "ansatz"
 
@@ -125,7 +127,13 @@ class StateBranch:
 
     def to_dict(self) -> dict:
         out = {"name": self.name, "stability": self.stability}
-        for key in ("alpha", *_STATE_FIELDS, "n_unstable", "equilibrium", "n_unstable_full"):
+        for key in (
+            "alpha",
+            *_STATE_FIELDS,
+            "n_unstable",
+            "equilibrium",
+            "n_unstable_full",
+        ):
             out[key] = _jsonable(getattr(self, key))
         out["stability_note"] = list(self.stability_note)
         return out
@@ -156,7 +164,9 @@ class CriticalPoint:
     kind : str
         ``"branch_point"`` (a specialised branch leaves the unspecialised one),
         ``"fold"`` (a branch turns back in alpha: a spinodal) or
-        ``"first_order"`` (two locally stable states have equal free energy).
+        ``"first_order"`` (two locally stable states have equal free energy)
+        or ``"symmetry_breaking"`` (the full-space Hessian becomes singular
+        in a block that breaks the permutation symmetry of the ansatz).
     alpha : float
         Location of the point.
     alpha_error : float
@@ -173,6 +183,10 @@ class CriticalPoint:
     alpha_high_precision : str
         Decimal digits of ``alpha`` from the mpmath refinement, or ``""``
         when the point was not refined.
+    note : str
+        For ``"symmetry_breaking"`` points (where a block of the full-space
+        Hessian outside the ansatz becomes singular), the block and the
+        multiplicity; empty otherwise.
     """
 
     kind: str
@@ -182,6 +196,7 @@ class CriticalPoint:
     states: dict
     residual: float
     alpha_high_precision: str = ""
+    note: str = ""
 
     def to_dict(self) -> dict:
         return _jsonable(
@@ -193,6 +208,7 @@ class CriticalPoint:
                 "states": self.states,
                 "residual": self.residual,
                 "alpha_high_precision": self.alpha_high_precision,
+                "note": self.note,
             }
         )
 
@@ -210,6 +226,7 @@ class CriticalPoint:
             states=states,
             residual=_float(data["residual"]),
             alpha_high_precision=data.get("alpha_high_precision", ""),
+            note=data.get("note", ""),
         )
 
 
@@ -373,7 +390,9 @@ class SpecializationResult:
             K=int(data["K"]),
             alpha_range=tuple(_float(v) for v in data["alpha_range"]),
             branches=[StateBranch.from_dict(b) for b in data["branches"]],
-            critical_points=[CriticalPoint.from_dict(p) for p in data["critical_points"]],
+            critical_points=[
+                CriticalPoint.from_dict(p) for p in data["critical_points"]
+            ],
             transitions=[Transition.from_dict(t) for t in data["transitions"]],
             learning_curve=LearningCurve.from_dict(data["learning_curve"]),
             metadata=data.get("metadata", {}),
@@ -415,7 +434,11 @@ class SpecializationResult:
         )
         for b in self.branches:
             stable = b.stable
-            full = b.n_unstable_full if len(b.n_unstable_full) else np.full(len(b.alpha), -1)
+            full = (
+                b.n_unstable_full
+                if len(b.n_unstable_full)
+                else np.full(len(b.alpha), -1)
+            )
             notes = b.stability_note if b.stability_note else ("",) * len(b.alpha)
             for i in range(len(b.alpha)):
                 writer.writerow(
@@ -440,12 +463,14 @@ class SpecializationResult:
     def summary(self) -> str:
         """Return a readable table of the critical points and transitions."""
         lines = [f"{self.activation}, K = {self.K}, alpha in {self.alpha_range}"]
-        header = f"  {'kind':<13}{'alpha':>22}{'+-':>10}  branches"
+        header = f"  {'kind':<18}{'alpha':>22}{'+-':>10}  branches"
         lines.append(header)
         for p in self.critical_points:
+            note = f" ({p.note})" if p.note else ""
             lines.append(
-                f"  {p.kind:<13}{p.alpha:>22.15g}{p.alpha_error:>10.1e}  "
+                f"  {p.kind:<18}{p.alpha:>22.15g}{p.alpha_error:>10.1e}  "
                 + ", ".join(p.branches)
+                + note
             )
         if not self.critical_points:
             lines.append("  (no branch points, folds or first-order points in range)")

@@ -38,7 +38,7 @@ from .locate import (
     refine_alpha_mp,
 )
 from .problem import SpecializationProblem, StationaryPointError
-from .stability import full_space_stability, label_branch
+from .stability import find_full_space_bifurcations, full_space_stability, label_branch
 from .results import (
     CONVENTIONS,
     CriticalPoint,
@@ -90,7 +90,9 @@ class SolveOptions:
 
     def __post_init__(self):
         if not (isinstance(self.grid_points, int) and self.grid_points >= 2):
-            raise ValueError(f"grid_points = {self.grid_points!r} must be an integer >= 2")
+            raise ValueError(
+                f"grid_points = {self.grid_points!r} must be an integer >= 2"
+            )
         if not (isinstance(self.starts, int) and self.starts >= 0):
             raise ValueError(f"starts = {self.starts!r} must be an integer >= 0")
         if not (0 < self.ds_max <= 1):
@@ -98,7 +100,9 @@ class SolveOptions:
         if not (isinstance(self.max_steps, int) and self.max_steps >= 10):
             raise ValueError(f"max_steps = {self.max_steps!r} must be an integer >= 10")
         if not (0 < self.distinct_tol < 1e-2):
-            raise ValueError(f"distinct_tol = {self.distinct_tol!r} must lie in (0, 1e-2)")
+            raise ValueError(
+                f"distinct_tol = {self.distinct_tol!r} must lie in (0, 1e-2)"
+            )
 
 
 @dataclass
@@ -128,7 +132,9 @@ def _validate_alpha(alpha) -> tuple[float, float]:
             f"alpha must be a pair (lo, hi) with 0 < lo < hi, got {alpha!r}"
         ) from error
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
-        raise ValueError(f"alpha range ({lo!r}, {hi!r}) is invalid: need 0 < lo < hi < inf")
+        raise ValueError(
+            f"alpha range ({lo!r}, {hi!r}) is invalid: need 0 < lo < hi < inf"
+        )
     return lo, hi
 
 
@@ -176,7 +182,9 @@ def solve(
     lo, hi = _validate_alpha(alpha)
     options = options or SolveOptions()
     if stability not in ("full", "ansatz"):
-        raise ValueError(f"stability = {stability!r} is invalid: use 'full' or 'ansatz'")
+        raise ValueError(
+            f"stability = {stability!r} is invalid: use 'full' or 'ansatz'"
+        )
     if precision is not None and (not isinstance(precision, int) or precision < 16):
         raise ValueError(f"precision = {precision!r} must be an integer >= 16 (digits)")
     alpha_min = min(lo / 2.0, 0.05)
@@ -201,6 +209,9 @@ def solve(
     branches = [
         _to_state_branch(problem, t, curve_data, lo, hi, stability) for t in traces
     ]
+    critical = sorted(
+        critical + _symmetry_breaking_points(problem, branches), key=lambda p: p.alpha
+    )
     result = SpecializationResult(
         activation=problem.activation.name,
         K=problem.K,
@@ -281,7 +292,9 @@ def _trace_crossing_branches(problem, parent, alpha_min, alpha_max, options):
         try:
             located = locate_branch_point(problem, point.u, point.p)
         except LocationError as error:
-            logger.warning("branch point near alpha = %.6g not located: %s", point.p, error)
+            logger.warning(
+                "branch point near alpha = %.6g not located: %s", point.p, error
+            )
             continue
         u_bp, alpha_bp = located.states[0], located.alpha
         for sign in (1.0, -1.0):
@@ -331,7 +344,9 @@ def _fixed_d_state(problem, u_bp, alpha_bp, d):
     return state(y), float(y[2]), alpha_error
 
 
-def _trace_from_branch_point(problem, u_bp, alpha_bp, sign, alpha_min, alpha_max, options):
+def _trace_from_branch_point(
+    problem, u_bp, alpha_bp, sign, alpha_min, alpha_max, options
+):
     # The smallest start whose alpha is resolved keeps a fold close to the
     # branch point (it approaches the branch point as K grows) on the traced
     # part of the branch. At a pitchfork alpha changes like d^2, and at tiny d
@@ -346,7 +361,9 @@ def _trace_from_branch_point(problem, u_bp, alpha_bp, sign, alpha_min, alpha_max
     tangent = np.append(u2 - u1, math.log(a2) - math.log(a1))
     tangent /= np.linalg.norm(tangent)
     if not alpha_min <= a1 <= alpha_max:
-        raise ContinuationError(f"the crossing branch starts outside the alpha range at {a1:.6g}")
+        raise ContinuationError(
+            f"the crossing branch starts outside the alpha range at {a1:.6g}"
+        )
     branch = continuation(
         problem.continuation_problem(u1, a1),
         PALC(),
@@ -357,7 +374,9 @@ def _trace_from_branch_point(problem, u_bp, alpha_bp, sign, alpha_min, alpha_max
     trace = _from_branch(branch, f"branch point at alpha = {alpha_bp:.8g}")
     trace.alpha = np.concatenate([[alpha_bp], trace.alpha])
     trace.u = np.vstack([u_bp, trace.u])
-    trace.n_unstable = np.concatenate([[problem.n_unstable(u_bp, alpha_bp)], trace.n_unstable])
+    trace.n_unstable = np.concatenate(
+        [[problem.n_unstable(u_bp, alpha_bp)], trace.n_unstable]
+    )
     return trace
 
 
@@ -438,7 +457,9 @@ def _trace_both_ways(problem, u, alpha, alpha_min, alpha_max, options) -> _Trace
     cont_problem = problem.continuation_problem(u, alpha)
     parts = []
     for direction in (-1, 1):
-        if (direction < 0 and alpha <= alpha_min) or (direction > 0 and alpha >= alpha_max):
+        if (direction < 0 and alpha <= alpha_min) or (
+            direction > 0 and alpha >= alpha_max
+        ):
             continue
         branch = continuation(
             cont_problem,
@@ -449,7 +470,11 @@ def _trace_both_ways(problem, u, alpha, alpha_min, alpha_max, options) -> _Trace
         parts.append((direction, branch))
     alphas, us, unstable, special = [], [], [], []
     for direction, branch in parts:
-        p, x, n = np.asarray(branch.p), np.asarray(branch.u), np.asarray(branch.n_unstable)
+        p, x, n = (
+            np.asarray(branch.p),
+            np.asarray(branch.u),
+            np.asarray(branch.n_unstable),
+        )
         if direction < 0:
             p, x, n = p[::-1], x[::-1], n[::-1]
         if alphas:
@@ -634,6 +659,7 @@ class _Point:
     states: dict  # branch name -> (R, S, C)
     located: LocatedPoint | None = None
     alpha_high_precision: str = ""
+    note: str = ""
 
 
 def _locate_critical_points(problem, traces, lo, hi):
@@ -653,7 +679,9 @@ def _same_point(a, b) -> bool:
     if a.kind != b.kind or abs(a.alpha - b.alpha) > 1e-8 * abs(a.alpha):
         return False
     state_a = next(iter(a.states.values()))
-    return any(np.max(np.abs(np.asarray(s) - state_a)) < 1e-6 for s in b.states.values())
+    return any(
+        np.max(np.abs(np.asarray(s) - state_a)) < 1e-6 for s in b.states.values()
+    )
 
 
 def _locate_one(problem, trace, special, traces):
@@ -662,7 +690,9 @@ def _locate_one(problem, trace, special, traces):
         try:
             located = locate_branch_point(problem, u, alpha)
         except LocationError as error:
-            logger.warning("branch point near alpha = %.6g not located: %s", alpha, error)
+            logger.warning(
+                "branch point near alpha = %.6g not located: %s", alpha, error
+            )
             return None
         state = located.states[0]
         names = [UNSPECIALIZED] + [
@@ -683,7 +713,11 @@ def _locate_one(problem, trace, special, traces):
         null = getattr(special, "null_vectors", None)
         v0 = None
         if null is not None and np.size(null) >= 3:
-            v0 = np.asarray(null, dtype=float).reshape(-1, 3)[0] if np.ndim(null) else None
+            v0 = (
+                np.asarray(null, dtype=float).reshape(-1, 3)[0]
+                if np.ndim(null)
+                else None
+            )
         try:
             located = locate_fold(problem, u, alpha, v0)
         except LocationError as error:
@@ -717,13 +751,50 @@ def _locate_one(problem, trace, special, traces):
     return None
 
 
+def _symmetry_breaking_points(problem, branches) -> list:
+    """Locate where a full-space Hessian block outside the ansatz is singular."""
+    points = []
+    for branch in branches:
+        if len(branch.alpha) < 2:
+            continue
+        try:
+            found = find_full_space_bifurcations(problem.activation, problem.K, branch)
+        except (ValueError, RuntimeError) as error:
+            logger.warning(
+                "symmetry-breaking points on %s not located: %s", branch.name, error
+            )
+            continue
+        for bifurcation in found:
+            u = np.array([bifurcation.R, bifurcation.S, bifurcation.C])
+            points.append(
+                _Point(
+                    "symmetry_breaking",
+                    bifurcation.alpha,
+                    bifurcation.alpha_error,
+                    0.0,
+                    (branch.name,),
+                    {branch.name: u},
+                    note=(
+                        f"block {bifurcation.block}, multiplicity "
+                        f"{bifurcation.multiplicity}"
+                    ),
+                )
+            )
+    return points
+
+
 def _refine(problem, point, precision):
     if point.located is None:
         return point
     try:
         value, digits = refine_alpha_mp(problem, point.located, dps=precision)
     except LocationError as error:
-        logger.warning("refinement of the %s at alpha = %.6g failed: %s", point.kind, point.alpha, error)
+        logger.warning(
+            "refinement of the %s at alpha = %.6g failed: %s",
+            point.kind,
+            point.alpha,
+            error,
+        )
         return point
     point.alpha_high_precision = mpmath.nstr(value, max(digits, 1), strip_zeros=False)
     point.alpha = float(value)
@@ -748,9 +819,13 @@ def _public_point(problem, point) -> CriticalPoint:
         alpha=float(point.alpha),
         alpha_error=float(point.alpha_error),
         branches=tuple(point.branches),
-        states={name: _state_dict(problem, u, point.alpha) for name, u in point.states.items()},
+        states={
+            name: _state_dict(problem, u, point.alpha)
+            for name, u in point.states.items()
+        },
         residual=float(point.residual),
         alpha_high_precision=point.alpha_high_precision,
+        note=point.note,
     )
 
 
@@ -802,7 +877,9 @@ class _Piece:
         h10 = t * (1 - t) ** 2
         h01 = t * t * (3 - 2 * t)
         h11 = t * t * (t - 1)
-        cubic = h00 * u[j - 1] + h10 * h * slopes[j - 1] + h01 * u[j] + h11 * h * slopes[j]
+        cubic = (
+            h00 * u[j - 1] + h10 * h * slopes[j - 1] + h01 * u[j] + h11 * h * slopes[j]
+        )
         return cubic, spacing
 
     def _values(self, problem):
@@ -841,7 +918,9 @@ class _Piece:
         h10 = t * (1 - t) ** 2
         h01 = t * t * (3 - 2 * t)
         h11 = t * t * (t - 1)
-        value = h00 * F[j - 1] + h10 * h * slope[j - 1] + h01 * F[j] + h11 * h * slope[j]
+        value = (
+            h00 * F[j - 1] + h10 * h * slope[j - 1] + h01 * F[j] + h11 * h * slope[j]
+        )
         return float(value), bool(stable[j - 1] and stable[j])
 
     def passes_through(self, u, alpha) -> bool:
@@ -956,7 +1035,9 @@ def _equilibrium(problem, pieces, critical, lo, hi, options):
             previous = rows[-1][1]
             least = states[0][0]
             for F, index in states:
-                if index == previous and F - least <= 64 * np.finfo(float).eps * abs(least):
+                if index == previous and F - least <= 64 * np.finfo(float).eps * abs(
+                    least
+                ):
                     states.insert(0, (F, index))
                     break
         for _, index in states:
@@ -1028,7 +1109,9 @@ def _collapse_round_trips(transitions, boundaries, rtol=1e-5):
                 for j in (k - 1, k):
                     if 0 <= j < len(transitions):
                         t = transitions[j]
-                        transitions[j] = replace(t, alpha_error=max(t.alpha_error, span))
+                        transitions[j] = replace(
+                            t, alpha_error=max(t.alpha_error, span)
+                        )
                 changed = True
                 break
     return transitions, boundaries
@@ -1077,7 +1160,9 @@ def _classify_switch(problem, pieces, critical, a0, a1, i0, i1):
         try:
             located = locate_first_order(problem, ub, ua, alpha0)
         except LocationError as error:
-            logger.warning("equal-F point in [%.6g, %.6g] not located: %s", a0, a1, error)
+            logger.warning(
+                "equal-F point in [%.6g, %.6g] not located: %s", a0, a1, error
+            )
     if located is not None and not _both_stable(problem, located, before.stability):
         logger.warning(
             "the equal-F point at alpha = %.10g is not between the spinodals "
@@ -1095,7 +1180,9 @@ def _classify_switch(problem, pieces, critical, a0, a1, i0, i1):
         # middle of the bracket that the spinodals and the grid allow, with
         # half its width as alpha_error.
         low, high = a0, a1
-        edge_after = _stability_edge(critical, after.name, a1, below=True, kinds=("fold",))
+        edge_after = _stability_edge(
+            critical, after.name, a1, below=True, kinds=("fold",)
+        )
         if not math.isfinite(edge_after):
             edge_after = _stability_edge(critical, after.name, a1, below=True)
         edge_before = _stability_edge(critical, before.name, edge_after, below=False)
@@ -1122,11 +1209,15 @@ def _classify_switch(problem, pieces, critical, a0, a1, i0, i1):
         state_b = before.state(problem, a0)
         state_a = after.state(problem, a1)
         point = None
-        jump = problem.generalization_error(state_a) - problem.generalization_error(state_b)
+        jump = problem.generalization_error(state_a) - problem.generalization_error(
+            state_b
+        )
     else:
         alpha_t, alpha_error = located.alpha, located.alpha_error
         state_b, state_a = located.states
-        jump = problem.generalization_error(state_a) - problem.generalization_error(state_b)
+        jump = problem.generalization_error(state_a) - problem.generalization_error(
+            state_b
+        )
         names = (before.name, after.name)
         point = _Point(
             "first_order",
@@ -1190,9 +1281,13 @@ def _equal_free_energy_by_bisection(problem, before, after, a0, a1):
         return None
     # The difference of the free energies is known to a few ulp of F; its
     # slope in alpha is K times the difference of the errors.
-    slope = problem.K * abs(problem.generalization_error(ua) - problem.generalization_error(ub))
+    slope = problem.K * abs(
+        problem.generalization_error(ua) - problem.generalization_error(ub)
+    )
     F = abs(problem.free_energy(ub, alpha_t))
-    alpha_error = max(1e-15 * alpha_t, 4 * np.finfo(float).eps * max(F, 1.0) / max(slope, 1e-300))
+    alpha_error = max(
+        1e-15 * alpha_t, 4 * np.finfo(float).eps * max(F, 1.0) / max(slope, 1e-300)
+    )
     return LocatedPoint(
         "first_order",
         float(alpha_t),
