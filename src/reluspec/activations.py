@@ -284,13 +284,20 @@ def _check_order(order) -> int:
     return value
 
 
+#: Largest working precision accepted by the mpmath methods, in decimal digits;
+#: one evaluation at this precision takes about a second.
+MAX_DPS = 10_000
+
+
 def _check_dps(dps) -> int:
     try:
         value = operator.index(dps)
     except TypeError:
         value = 0
-    if value < 1:
-        raise ValueError(f"dps = {dps!r} is invalid; it must be a positive integer")
+    if not 1 <= value <= MAX_DPS:
+        raise ValueError(
+            f"dps = {dps!r} is invalid; it must be an integer from 1 to {MAX_DPS}"
+        )
     return value
 
 

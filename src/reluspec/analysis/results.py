@@ -385,6 +385,12 @@ class SpecializationResult:
 
     @classmethod
     def from_dict(cls, data: dict) -> SpecializationResult:
+        required = ("activation", "K", "alpha_range", "branches", "learning_curve")
+        missing = [key for key in required if key not in data]
+        if missing:
+            raise ValueError(
+                f"not a reluspec result: the fields {', '.join(missing)} are missing"
+            )
         return cls(
             activation=data["activation"],
             K=int(data["K"]),

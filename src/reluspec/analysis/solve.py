@@ -52,6 +52,10 @@ __all__ = ["solve", "SolveOptions"]
 
 logger = logging.getLogger(__name__)
 
+#: Largest ``precision`` of :func:`solve`, in decimal digits; refining one
+#: critical point takes about a second at 200 digits.
+MAX_PRECISION = 1000
+
 UNSPECIALIZED = "unspecialized"
 R_ABOVE_S = "specialized R>S"
 R_BELOW_S = "specialized R<S"
@@ -179,14 +183,26 @@ def solve(
     where it is a distinct state) R < S. For K = 2 the R < S states are the
     R > S states with the two student units swapped and are not listed.
     """
+    if not isinstance(problem, SpecializationProblem):
+        raise TypeError(
+            f"problem must be a SpecializationProblem, not {problem!r}; create one "
+            "with reluspec.SpecializationProblem(activation, K)"
+        )
     lo, hi = _validate_alpha(alpha)
     options = options or SolveOptions()
     if stability not in ("full", "ansatz"):
         raise ValueError(
             f"stability = {stability!r} is invalid: use 'full' or 'ansatz'"
         )
-    if precision is not None and (not isinstance(precision, int) or precision < 16):
-        raise ValueError(f"precision = {precision!r} must be an integer >= 16 (digits)")
+    if precision is not None and (
+        isinstance(precision, bool)
+        or not isinstance(precision, int)
+        or not 16 <= precision <= MAX_PRECISION
+    ):
+        raise ValueError(
+            f"precision = {precision!r} is invalid: it must be an integer number of "
+            f"digits from 16 to {MAX_PRECISION}"
+        )
     alpha_min = min(lo / 2.0, 0.05)
     logger.info("solving %r for alpha in [%g, %g]", problem, lo, hi)
 

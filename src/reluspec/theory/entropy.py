@@ -484,9 +484,13 @@ def _to_mpf_arguments(R, S, C, K):
 
 
 def check_dps(dps) -> int:
-    """Return ``dps`` as an int, raising ``ValueError`` unless it is at least 1."""
-    if isinstance(dps, bool) or not isinstance(dps, (int, np.integer)) or dps < 1:
-        raise ValueError(f"dps = {dps!r} must be a positive integer")
+    """Return ``dps`` as an int, raising ``ValueError`` unless 1 <= dps <= 10000."""
+    if (
+        isinstance(dps, bool)
+        or not isinstance(dps, (int, np.integer))
+        or not 1 <= dps <= 10_000
+    ):
+        raise ValueError(f"dps = {dps!r} must be an integer from 1 to 10000")
     return int(dps)
 
 
