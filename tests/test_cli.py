@@ -410,7 +410,7 @@ def test_plot_rejects_other_files(tmp_path, capsys):
     broken.write_text(json.dumps({"branches": [], "activation": "relu"}))
     assert cli.main(["plot", str(broken), "--plot", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
-    assert "not a valid SpecializationResult file: KeyError" in err
+    assert "not a valid SpecializationResult file: ValueError" in err
     assert "Traceback" not in err
 
 
