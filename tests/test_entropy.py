@@ -346,11 +346,11 @@ def test_symmetric_entropy_mp_domain_errors(R, S, C, K, message):
         symmetric_entropy_gradient_mp(R, S, C, K)
 
 
-@pytest.mark.parametrize("dps", [0, 2.5, True, "50"])
+@pytest.mark.parametrize("dps", [0, 2.5, True, "50", 10_001])
 def test_symmetric_entropy_mp_rejects_bad_dps(dps):
-    with pytest.raises(ValueError, match="dps = .* must be a positive integer"):
+    with pytest.raises(ValueError, match="dps = .* must be an integer from 1 to 10000"):
         symmetric_entropy_mp(0.1, 0.0, 0.0, 2, dps=dps)
-    with pytest.raises(ValueError, match="dps = .* must be a positive integer"):
+    with pytest.raises(ValueError, match="dps = .* must be an integer from 1 to 10000"):
         symmetric_entropy_gradient_mp(0.1, 0.0, 0.0, 2, dps=dps)
 
 

@@ -467,7 +467,7 @@ def test_full_rejects_invalid_input(function, R, Q, alpha, message):
 )
 @pytest.mark.parametrize("dps", [0, 2.5, True, "50"])
 def test_mp_rejects_invalid_dps(function, dps):
-    with pytest.raises(ValueError, match="dps = .* must be a positive integer"):
+    with pytest.raises(ValueError, match="dps = .* must be an integer from 1 to 10000"):
         function(Erf(), 0.3, 0.1, 0.1, 1.0, 3, dps=dps)
 
 
