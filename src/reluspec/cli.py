@@ -239,7 +239,7 @@ def _add_solver_options(parser):
         "--grid",
         type=_integer_at_least(2, "grid size"),
         metavar="N",
-        help="number of log-spaced alpha values of the learning curve (default 300)",
+        help="number of log-spaced alpha values of the learning curve (default 200)",
     )
 
 
@@ -537,7 +537,11 @@ def _run_diagram(args) -> int:
 
 def _limit_figure(activations, Ks, alpha_range):
     """Return a drawing function of the critical curves in 1/K with the diagram."""
-    from .analysis.limit import CRITICAL_KINDS, plot_critical_curves, trace_critical_curve
+    from .analysis.limit import (
+        CRITICAL_KINDS,
+        plot_critical_curves,
+        trace_critical_curve,
+    )
 
     finite = [K for K in Ks if math.isfinite(K)]
     eps_max = 0.5 if not finite else min(0.5, 1.0 / min(finite))
@@ -548,7 +552,9 @@ def _limit_figure(activations, Ks, alpha_range):
     ]
 
     def draw(diagram, path=None):
-        return plot_critical_curves(curves, diagram, path=path, alpha_max=alpha_range[1])
+        return plot_critical_curves(
+            curves, diagram, path=path, alpha_max=alpha_range[1]
+        )
 
     return draw
 
