@@ -668,3 +668,19 @@ def test_zoom_in_order_parameters(tmp_path):
         (inset,) = _zoom_insets(ax)
         assert _count_styles(_branch_lines(inset)) == {"-": 2, "--": 2, ":": 2}
     _assert_png(path)
+
+
+def test_phase_diagram_skips_infinite_K(tmp_path):
+    """Rows at K = infinity have no place on the log K axis; the plot draws
+    the finite rows and no point at infinity."""
+    import math
+
+    from reluspec.analysis import phase_diagram
+
+    diagram = phase_diagram("relu", [2, 3, math.inf], (1.0, 30.0), progress=False)
+    assert any(math.isinf(row.K) for row in diagram.rows)
+    figure = plot_phase_diagram(diagram, path=tmp_path / "diagram.png")
+    for ax in figure.axes:
+        for line in ax.lines:
+            assert np.all(np.isfinite(np.asarray(line.get_xdata(), dtype=float)))
+    _assert_png(tmp_path / "diagram.png")

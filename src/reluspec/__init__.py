@@ -19,10 +19,13 @@ from .analysis import (
     StateBranch,
     Transition,
     block_spectrum,
+    convergence_table,
     find_full_space_bifurcations,
     full_space_stability,
+    limit_critical_points,
     phase_diagram,
     solve,
+    trace_critical_curve,
 )
 from .continuation import (
     PALC,
@@ -69,8 +72,10 @@ __all__ = [
     "Transition",
     "activation",
     "block_spectrum",
+    "convergence_table",
     "find_full_space_bifurcations",
     "full_space_stability",
+    "limit_critical_points",
     "continuation",
     "entropy",
     "free_energy",
@@ -87,4 +92,5 @@ __all__ = [
     "symmetric_generalization_error",
     "symmetric_generalization_error_gradient",
     "symmetric_generalization_error_hessian",
+    "trace_critical_curve",
 ]

@@ -604,7 +604,14 @@ def _run_plot(args) -> int:
                 f"invalid --plot-order-parameters: {str(args.source)!r} contains "
                 "a diagram, and order parameters need a result of 'reluspec curve'"
             )
-        _save_figure(plot_phase_diagram, saved, args.plot)
+        Ks = sorted({row.K for row in saved.rows})
+        if math.inf in Ks:
+            # K = infinity has no place on a log K axis: draw the curves in 1/K.
+            activations = list(dict.fromkeys(row.activation for row in saved.rows))
+            draw = _limit_figure(activations, Ks, saved.alpha_range)
+            _save_figure(draw, saved, args.plot)
+        else:
+            _save_figure(plot_phase_diagram, saved, args.plot)
         return 0
     result = saved
     _save_figure(plot_learning_curve, result, args.plot)

@@ -868,11 +868,16 @@ def plot_phase_diagram(diagram, path=None, *, ax=None, separate=True, log_alpha=
         fig, ax = _pyplot().subplots(figsize=(8.0, 5.5), layout="constrained")
         panels = [(ax, activations)]
 
-    Ks_all = sorted({row.K for row in diagram.rows} | {K for _, K in diagram.results})
+    # Rows at K = infinity (or with an infinite alpha) have no place on a log K
+    # axis; the 1/K plot of reluspec.analysis.limit shows them.
+    finite_rows = [
+        r for r in diagram.rows if np.isfinite(float(r.K)) and np.isfinite(r.alpha)
+    ]
+    Ks_all = sorted({row.K for row in finite_rows} | {K for _, K in diagram.results})
     kinds_seen, transition_seen = set(), False
     for panel, names in panels:
         for activation in names:
-            rows = [r for r in diagram.rows if r.activation == activation]
+            rows = [r for r in finite_rows if r.activation == activation]
             kinds, transitions = _draw_diagram_rows(
                 panel, rows, colors[activation], activation
             )
@@ -882,9 +887,7 @@ def plot_phase_diagram(diagram, path=None, *, ax=None, separate=True, log_alpha=
         if Ks_all:
             panel.set_xlim(Ks_all[0] / 1.15, Ks_all[-1] * 1.15)
             _plain_log_ticks(panel.xaxis, Ks_all[0], Ks_all[-1])
-        alphas = [
-            r.alpha for r in diagram.rows if r.activation in names and r.alpha > 0
-        ]
+        alphas = [r.alpha for r in finite_rows if r.activation in names and r.alpha > 0]
         if log_alpha:
             panel.set_yscale("log")
             if alphas:

@@ -1,6 +1,12 @@
 """Specialisation analysis: branches, critical points, learning curves, diagrams."""
 
 from .diagram import DiagramRow, PhaseDiagram, phase_diagram
+from .limit import (
+    convergence_table,
+    limit_critical_points,
+    limit_states,
+    trace_critical_curve,
+)
 from .locate import LocatedPoint, LocationError, refine_alpha_mp
 from .partial import TwoGroupProblem, follow_partial_branch
 from .problem import SpecializationProblem, StationaryPointError
@@ -26,6 +32,10 @@ __all__ = [
     "FullStability",
     "TwoGroupProblem",
     "block_spectrum",
+    "convergence_table",
+    "limit_critical_points",
+    "limit_states",
+    "trace_critical_curve",
     "find_full_space_bifurcations",
     "follow_partial_branch",
     "full_space_stability",

@@ -118,7 +118,10 @@ class PhaseDiagram:
         if not text.lstrip().startswith("{"):
             text = Path(source).read_text()
         data = json.loads(text)
-        rows = [DiagramRow(**{k: _maybe_float(v) for k, v in r.items()}) for r in data["rows"]]
+        rows = [
+            DiagramRow(**{k: _maybe_float(v) for k, v in r.items()})
+            for r in data["rows"]
+        ]
         results = {}
         for item in data["results"]:
             result = SpecializationResult.from_dict(item)
@@ -160,7 +163,9 @@ def _rows_of(result: SpecializationResult) -> list:
     curve = result.learning_curve
     for transition in result.transitions:
         before = after = float("nan")
-        at = np.nonzero(np.isclose(curve.alpha, transition.alpha, rtol=1e-12, atol=0))[0]
+        at = np.nonzero(np.isclose(curve.alpha, transition.alpha, rtol=1e-12, atol=0))[
+            0
+        ]
         for i in at:
             if curve.branch[i] == transition.before:
                 before = float(curve.generalization_error[i])
@@ -203,7 +208,13 @@ def phase_diagram(
     progress : bool
         Show a progress bar on standard error.
     """
-    acts = [a if isinstance(a, Activation) else lookup_activation(a) for a in activations]
+    if isinstance(activations, (str, Activation)):
+        activations = [activations]
+    if isinstance(Ks, (int, float, np.integer)):
+        Ks = [Ks]
+    acts = [
+        a if isinstance(a, Activation) else lookup_activation(a) for a in activations
+    ]
     Ks = list(Ks)
     with_limit = any(isinstance(K, float) and math.isinf(K) and K > 0 for K in Ks)
     Ks = [int(K) for K in Ks if not (isinstance(K, float) and math.isinf(K) and K > 0)]
@@ -255,7 +266,11 @@ def limit_rows(activation) -> list:
     """
     from .limit import limit_critical_points, limit_states
 
-    act = activation if isinstance(activation, Activation) else lookup_activation(activation)
+    act = (
+        activation
+        if isinstance(activation, Activation)
+        else lookup_activation(activation)
+    )
     points = {p.kind: p for p in limit_critical_points(act)}
     names = {
         "branch_point": "unspecialized; specialized R>S; specialized R<S",

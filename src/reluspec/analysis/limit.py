@@ -17,8 +17,8 @@ computation here:
 
 Scaling of alpha: the branch point of ReLU has a finite limit
 (``alpha_c -> 2 pi``), that of erf grows like K and the curve is traced in
-``alpha / K``, whose limit is ``4 pi`` (:func:`~reluspec.theory.large_k.
-branch_point_scaling`). Folds and equal-free-energy points are traced in
+``alpha / K``, whose limit is ``4 pi``
+(:func:`~reluspec.theory.large_k.branch_point_scaling`). Folds and equal-free-energy points are traced in
 ``alpha`` itself. For ReLU they merge with the branch point as
 ``K -> infinity`` (all three tend to ``2 pi``, at distances of order
 ``1/K^2``); for erf they tend to finite values below the branch point.
@@ -37,7 +37,8 @@ import mpmath
 import numpy as np
 from scipy.optimize import brentq
 
-from ..activations import Activation, activation as lookup_activation
+from ..activations import Activation
+from ..activations import activation as lookup_activation
 from ..continuation import PALC, Branch, ContinuationOptions, ContinuationProblem
 from ..continuation import continuation as run_continuation
 from ..theory import large_k
@@ -68,6 +69,8 @@ __all__ = [
     "finite_K_critical_value",
     "finite_K_state",
     "follow_states",
+    "generalization_error_expansion",
+    "limit_critical_points",
     "limit_states",
     "plot_critical_curves",
     "trace_critical_curve",
@@ -112,24 +115,38 @@ def _check_positive_alpha(alpha) -> float:
 
 
 def _newton(function, x0, tol=1e-14, max_iter=50, what="system"):
-    """Solve ``function(x) -> (residual, jacobian)`` by Newton's method."""
+    """Solve ``function(x) -> (residual, jacobian)`` by Newton's method.
+
+    Converged when a relative step is below ``tol``. Rounding can keep the
+    steps of an ill-conditioned system just above it; after ``max_iter``
+    steps the iterate is accepted if the last three steps were below 1e-10.
+    """
     x = np.array(x0, dtype=float)
+    sizes = []
     for _ in range(max_iter):
         try:
             r, J = function(x)
             step = np.linalg.solve(J, -r)
         except (ValueError, np.linalg.LinAlgError) as error:
-            raise LimitError(f"{what}: Newton's method failed at {x.tolist()}: {error}")
+            raise LimitError(
+                f"{what}: Newton's method failed at {x.tolist()}: {error}"
+            ) from error
         x = x + step
-        if np.max(np.abs(step) / np.maximum(1.0, np.abs(x))) <= tol:
+        sizes.append(float(np.max(np.abs(step) / np.maximum(1.0, np.abs(x)))))
+        if sizes[-1] <= tol:
             return x
+    if max(sizes[-3:]) <= 1e-10:
+        logger.debug(
+            "%s: accepted after %d steps of size %s", what, max_iter, sizes[-3:]
+        )
+        return x
     raise LimitError(
         f"{what}: Newton's method did not converge in {max_iter} steps from "
         f"{np.asarray(x0).tolist()}"
     )
 
 
-# -- states at K = infinity ---------------------------------------------------------------
+# -- states at K = infinity ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -212,7 +229,9 @@ def limit_states(activation, alpha) -> list[LimitState]:
     series = large_k._series(act)
 
     def psi0(d):
-        return 1.0 / ((1.0 - d) * (1.0 + d)) - alpha * series.slope_difference(0.0, d)[0]
+        return (
+            1.0 / ((1.0 - d) * (1.0 + d)) - alpha * series.slope_difference(0.0, d)[0]
+        )
 
     # Grid: dense near 0 and near |d| = 1, where Psi_0 varies fastest.
     inner = np.linspace(1e-6, 0.99, 400)
@@ -223,7 +242,13 @@ def limit_states(activation, alpha) -> list[LimitState]:
         values = [psi0(sign * d) for d in grid]
         for i in range(len(grid) - 1):
             if values[i] == 0.0 or values[i] * values[i + 1] < 0:
-                root = brentq(lambda d: psi0(sign * d), grid[i], grid[i + 1], xtol=1e-16, rtol=1e-15)
+                root = brentq(
+                    lambda d, sign=sign: psi0(sign * d),
+                    grid[i],
+                    grid[i + 1],
+                    xtol=1e-16,
+                    rtol=1e-15,
+                )
                 roots.append(sign * root)
     states = [_limit_state(act, UNSPECIALIZED, 0.0, alpha)]
     counts = {}
@@ -247,22 +272,25 @@ def _limit_state(act, name, d, alpha) -> LimitState:
         d=float(d),
         mu=float(mu),
         b=float(b),
-        generalization_error=float(large_k.scaled_generalization_error(act, d, mu, b, 0.0)),
+        generalization_error=float(
+            large_k.scaled_generalization_error(act, d, mu, b, 0.0)
+        ),
         free_energy=float(f[0]),
         curvature=float(curvature),
     )
 
 
-# -- states at finite K in the scaled variables --------------------------------------------
+# -- states at finite K in the scaled variables ----------------------------------------
 
 
 @dataclass(frozen=True)
 class ScaledState:
     """A stationary state at ``K = 1/eps`` in the scaled variables.
 
-    ``R``, ``S``, ``C`` are the order parameters of
-    :func:`~reluspec.theory.large_k.scaled_to_order_parameters`;
-    ``n_unstable`` counts the negative eigenvalues of the Hessian of F.
+    ``free_energy`` is the free energy per hidden unit
+    ``f = F/K + (eps/2) ln eps`` of
+    :func:`~reluspec.theory.large_k.scaled_free_energy`, and ``n_unstable``
+    counts the negative eigenvalues of the Hessian of F.
     """
 
     branch: str
@@ -277,7 +305,7 @@ class ScaledState:
 
     @property
     def order_parameters(self) -> tuple[float, float, float]:
-        """``(R, S, C)`` of the state; ``(0, 0, 0)``-like limits at K = infinity."""
+        """``(R, S, C)`` of the state (``S = C = 0`` and ``R = d`` at K = infinity)."""
         eps = 0.0 if math.isinf(self.K) else 1.0 / self.K
         return large_k.scaled_to_order_parameters(self.d, self.mu, self.b, eps)
 
@@ -294,7 +322,9 @@ def _state_system(act, d_fixed, alpha):
         return system
 
     def system(x, eps):
-        r, J, _, d_eps, _, _ = large_k._specialized(series, x[0], x[1], x[2], alpha, eps)
+        r, J, _, d_eps, _, _ = large_k._specialized(
+            series, x[0], x[1], x[2], alpha, eps
+        )
         return r, J, d_eps
 
     return system
@@ -319,7 +349,9 @@ def _solve_along_eps(system, x0, eps_targets, what):
                 except (LimitError, ValueError):
                     step *= 0.5
                     if step < 1e-9:
-                        raise LimitError(f"{what}: could not follow the state to eps = {target}")
+                        raise LimitError(
+                            f"{what}: could not follow the state to eps = {target}"
+                        )
             x, eps = new, eps + step
         results.append((target, x.copy()))
     return results
@@ -389,7 +421,7 @@ def follow_states(activation, alpha, Ks, states=None) -> dict:
     return out
 
 
-# -- finite-K values in the original order parameters ---------------------------------------
+# -- finite-K values in the original order parameters ----------------------------------
 
 
 def _mp_newton(residual, x0, dps, what, max_iter=30):
@@ -419,7 +451,9 @@ def _mp_newton(residual, x0, dps, what, max_iter=30):
                     J[i, j] = (r_plus[i] - r_minus[i]) / (2 * h)
             step = mpmath.lu_solve(J, -mpmath.matrix(r))
             x = [x[i] + step[i] for i in range(n)]
-            size = max(abs(step[i]) / max(abs(x[i]), mpmath.mpf(10) ** -30) for i in range(n))
+            size = max(
+                abs(step[i]) / max(abs(x[i]), mpmath.mpf(10) ** -30) for i in range(n)
+            )
             if not mpmath.isfinite(size):
                 raise LimitError(f"{what}: the mpmath Newton iteration diverged")
             if size <= target:
@@ -470,14 +504,16 @@ def finite_K_state(activation, K, alpha, start, dps=30):
     def gradient(x):
         return symmetric_free_energy_gradient_mp(act, *x, alpha, K, dps=working)
 
-    R, S, C = _mp_newton(gradient, [float(v) for v in start], dps, f"state at K = {K:g}")
+    R, S, C = _mp_newton(
+        gradient, [float(v) for v in start], dps, f"state at K = {K:g}"
+    )
     with mpmath.workdps(working):
         error = symmetric_generalization_error_mp(act, R, S, C, K, dps=working)
     with mpmath.workdps(dps):
         return R, S, C, +error
 
 
-# -- critical curves --------------------------------------------------------------------------
+# -- critical curves -------------------------------------------------------------------
 
 
 def _scaled_alpha_guess(series, k):
@@ -513,7 +549,9 @@ class _BranchPointSystem:
         alpha_scaled = _scaled_alpha_guess(self.series, self.k)
         b = 1.0 / (alpha_scaled * self.series.slope0)
         return _newton(
-            lambda z: self.evaluate(z, 0.0)[:2], [0.0, b, alpha_scaled], what="branch point"
+            lambda z: self.evaluate(z, 0.0)[:2],
+            [0.0, b, alpha_scaled],
+            what="branch point",
         )
 
     def alpha_scaled(self, z):
@@ -613,7 +651,12 @@ class _FoldSystem:
         self.ell = v / np.linalg.norm(v)
         v = v / (self.ell @ v)
         z0 = np.concatenate([[d, mu, b, alpha], v])
-        return _newton(lambda z: (self.residual(z, 0.0), self.jacobian(z, 0.0)), z0, tol=1e-13, what="fold at K = infinity")
+        return _newton(
+            lambda z: (self.residual(z, 0.0), self.jacobian(z, 0.0)),
+            z0,
+            tol=1e-13,
+            what="fold at K = infinity",
+        )
 
     def alpha_scaled(self, z):
         return z[3]
@@ -660,7 +703,9 @@ class _EqualFreeEnergySystem:
     def _parts(self, z, eps):
         mu_u, b_u, d, mu_s, b_s, alpha = z
         ru, Ju, du = large_k._unspecialized(self.series, mu_u, b_u, alpha, eps, 0)
-        rs, Js, das, des, _, _ = large_k._specialized(self.series, d, mu_s, b_s, alpha, eps)
+        rs, Js, das, des, _, _ = large_k._specialized(
+            self.series, d, mu_s, b_s, alpha, eps
+        )
         return ru, Ju, du, rs, Js, das, des
 
     def residual(self, z, eps):
@@ -709,7 +754,9 @@ class _EqualFreeEnergySystem:
 
             grid = np.linspace(0.05, 0.98, 187)
             values = [gap(t) for t in grid]
-            brackets = [i for i in range(len(grid) - 1) if values[i] * values[i + 1] < 0]
+            brackets = [
+                i for i in range(len(grid) - 1) if values[i] * values[i + 1] < 0
+            ]
             if not brackets:
                 raise LimitError(f"no equal-free-energy point of f_0 for {self.act!r}")
             i = brackets[-1]
@@ -749,7 +796,8 @@ class CriticalValue:
     ``alpha`` is the critical number of examples per weight and
     ``alpha_scaled = alpha / K^k`` (equal to ``alpha`` for ``k = 0``); at
     ``K = infinity`` with ``k = 1`` ``alpha`` is infinite. ``unknowns`` is
-    the solution of the defining system (see :func:`trace_critical_curve`).
+    the solution of the defining system (see :func:`trace_critical_curve`) and
+    ``alpha_exponent`` is ``k``.
     """
 
     kind: str
@@ -758,6 +806,7 @@ class CriticalValue:
     alpha_scaled: float
     d: float
     unknowns: np.ndarray
+    alpha_exponent: int = 0
 
 
 @dataclass(frozen=True)
@@ -834,7 +883,15 @@ class CriticalCurve:
             alpha = math.inf
         else:
             alpha = alpha_scaled * K**self.alpha_exponent
-        return CriticalValue(self.kind, K, alpha, alpha_scaled, float(system.d(z)), z)
+        return CriticalValue(
+            self.kind,
+            K,
+            alpha,
+            alpha_scaled,
+            float(system.d(z)),
+            z,
+            self.alpha_exponent,
+        )
 
     def _slope(self, i):
         """Return ``dz/deps`` at traced point ``i`` from the branch tangent."""
@@ -860,7 +917,9 @@ class CriticalCurve:
         return a0, a1, a2
 
 
-def trace_critical_curve(activation, kind, eps_max=0.5, *, ds_max=0.02) -> CriticalCurve:
+def trace_critical_curve(
+    activation, kind, eps_max=0.5, *, ds_max=0.02
+) -> CriticalCurve:
     r"""Continue a branch point, fold or equal-free-energy point in ``eps = 1/K``.
 
     The defining system is solved at ``eps = 0`` (``K = infinity``) and
@@ -902,7 +961,9 @@ def trace_critical_curve(activation, kind, eps_max=0.5, *, ds_max=0.02) -> Criti
     """
     act = _activation(activation)
     if kind not in CRITICAL_KINDS:
-        raise ValueError(f"kind = {kind!r} is invalid: it must be one of {CRITICAL_KINDS}")
+        raise ValueError(
+            f"kind = {kind!r} is invalid: it must be one of {CRITICAL_KINDS}"
+        )
     eps_max = float(eps_max)
     if not 0.0 < eps_max <= 0.5:
         raise ValueError(f"eps_max = {eps_max!r} is invalid: it must lie in (0, 1/2]")
@@ -959,7 +1020,7 @@ def trace_critical_curve(activation, kind, eps_max=0.5, *, ds_max=0.02) -> Criti
     return curve
 
 
-# -- finite-K critical points in the original order parameters ------------------------------
+# -- finite-K critical points in the original order parameters -------------------------
 
 
 def _order_parameter_vector(d, mu, b, eps):
@@ -967,7 +1028,7 @@ def _order_parameter_vector(d, mu, b, eps):
 
 
 def _located_start(problem, value: CriticalValue, eps):
-    """Return ``(kind, LocatedPoint)`` in ``(R, S, C)`` built from a scaled solution."""
+    """Return a LocatedPoint in ``(R, S, C)`` built from a scaled solution."""
     z, K = value.unknowns, problem.K
     if value.kind == "branch_point":
         u = _order_parameter_vector(0.0, *_branch_point_linear_part(value, eps), eps)
@@ -988,7 +1049,9 @@ def _located_start(problem, value: CriticalValue, eps):
             ]
         )
         v = v / np.linalg.norm(v)
-        return LocatedPoint("fold", alpha, (u,), 0.0, 0.0, 0, np.concatenate([u, [alpha], v]))
+        return LocatedPoint(
+            "fold", alpha, (u,), 0.0, 0.0, 0, np.concatenate([u, [alpha], v])
+        )
     mu_u, b_u, d, mu_s, b_s, alpha = z
     u1 = _order_parameter_vector(0.0, mu_u, b_u, eps)
     u2 = _order_parameter_vector(d, mu_s, b_s, eps)
@@ -1000,8 +1063,7 @@ def _located_start(problem, value: CriticalValue, eps):
 def _branch_point_linear_part(value: CriticalValue, eps):
     """Return ``(mu, b)`` of a branch point in the ``k = 0`` variables."""
     mu, b = value.unknowns[:2]
-    k = 0 if value.alpha == value.alpha_scaled else 1
-    if k == 0:
+    if value.alpha_exponent == 0:
         return mu, b
     # With k = 1, m = 1 - eps^2 mu and B = eps^2 b; in k = 0 variables
     # mu0 = (1 - m)/eps and b0 = B/eps.
@@ -1029,7 +1091,9 @@ def finite_K_critical_value(activation, kind, K, start: CriticalValue, dps=30):
     """
     act = _activation(activation)
     if kind not in CRITICAL_KINDS:
-        raise ValueError(f"kind = {kind!r} is invalid: it must be one of {CRITICAL_KINDS}")
+        raise ValueError(
+            f"kind = {kind!r} is invalid: it must be one of {CRITICAL_KINDS}"
+        )
     K = int(K)
     problem = SpecializationProblem(act, K)
     eps = 1.0 / K
@@ -1040,11 +1104,17 @@ def finite_K_critical_value(activation, kind, K, start: CriticalValue, dps=30):
         if kind == "branch_point":
             located = locate_branch_point(problem, guess.states[0], guess.alpha)
         elif kind == "fold":
-            located = locate_fold(problem, guess.states[0], guess.alpha, guess.unknowns[4:])
+            located = locate_fold(
+                problem, guess.states[0], guess.alpha, guess.unknowns[4:]
+            )
         else:
             located = locate_first_order(problem, *guess.states, guess.alpha)
     except LocationError as error:
-        logger.info("double-precision location at K = %d failed (%s); refining the start", K, error)
+        logger.info(
+            "double-precision location at K = %d failed (%s); refining the start",
+            K,
+            error,
+        )
         located = guess
     try:
         return refine_alpha_mp(problem, located, dps=dps)
@@ -1084,7 +1154,7 @@ def _branch_point_mp(act, K, guess: LocatedPoint, dps):
         curvature = (slope(h) - slope(-h)) / (2 * h)
         return [(g[0] + g[1]) / Kmp, g[2], curvature / (Kmp - 1)]
 
-    m, C, a = _mp_newton(residual, [m0, C0, 1.0], dps, f"branch point at K = {K}")
+    _, _, a = _mp_newton(residual, [m0, C0, 1.0], dps, f"branch point at K = {K}")
     with mpmath.workdps(dps):
         return +(a * scale), dps
 
@@ -1103,23 +1173,30 @@ def limit_critical_points(activation) -> list[CriticalValue]:
         z = system.start()
         alpha_scaled = float(system.alpha_scaled(z))
         alpha = alpha_scaled if system.k == 0 else math.inf
-        values.append(CriticalValue(kind, math.inf, alpha, alpha_scaled, float(system.d(z)), z))
+        values.append(
+            CriticalValue(
+                kind, math.inf, alpha, alpha_scaled, float(system.d(z)), z, system.k
+            )
+        )
     return values
 
 
-# -- convergence ------------------------------------------------------------------------------
+# -- convergence -----------------------------------------------------------------------
 
 
-def _state_expansion(act, state: LimitState, h=1e-4):
-    """Return ``(e0, e1)`` with ``eps_g = e0 + e1 eps + O(eps^2)`` along a state.
+def generalization_error_expansion(activation, state: LimitState, h=1e-4):
+    """Return ``(e0, e1)`` with ``eps_g = e0 + e1 / K + O(1/K^2)`` along a state.
 
     The regular state equations hold for negative ``eps`` as well, so ``e1``
     is a central difference at ``eps = +-h`` and ``+-h/2`` with one
-    Richardson step.
+    Richardson step (error about ``h^4`` plus ``1e-16 / h``).
     """
+    act = _activation(activation)
     unspecialized = state.d == 0.0
     system = _state_system(act, unspecialized, state.alpha)
-    x0 = np.array([state.mu, state.b] if unspecialized else [state.d, state.mu, state.b])
+    x0 = np.array(
+        [state.mu, state.b] if unspecialized else [state.d, state.mu, state.b]
+    )
 
     def error(eps):
         _, J, d_eps = system(x0, 0.0)
@@ -1184,9 +1261,12 @@ class ConvergenceTable:
 
     def table(self) -> str:
         """Return the table as fixed-width text."""
-        lines = [
+        title = (
             f"# {self.activation}: states at alpha = {self.alpha:g}; finite-K values "
-            f"in (R, S, C) at {self.dps} digits",
+            f"in (R, S, C) at {self.dps} digits"
+        )
+        lines = [
+            title,
             "# limits (K = inf) and leading corrections from the regular equations:",
         ]
         for name, (limit, exponent, coefficient) in self.limits.items():
@@ -1201,16 +1281,17 @@ class ConvergenceTable:
         lines.append(header)
         for row in self.rows:
             limit = self.limits[row.quantity][0]
-            richardson = (
-                f"{mpmath.nstr(row.richardson - limit, 3, min_fixed=0, max_fixed=0):>18}"
-                if row.richardson is not None
-                else f"{'':>18}"
+            richardson = ""
+            if row.richardson is not None:
+                gap = row.richardson - limit
+                richardson = mpmath.nstr(gap, 3, min_fixed=0, max_fixed=0)
+            exponent = (
+                f"{row.exponent:8.3f}" if math.isfinite(row.exponent) else f"{'':>8}"
             )
-            exponent = f"{row.exponent:8.3f}" if math.isfinite(row.exponent) else f"{'':>8}"
             lines.append(
                 f"{row.quantity:<34} {row.K:>7}  {mpmath.nstr(row.value, 17):>22}  "
                 f"{mpmath.nstr(row.distance, 4, min_fixed=0, max_fixed=0):>17}  "
-                f"{exponent}  {richardson}"
+                f"{exponent}  {richardson:>18}"
             )
         return "\n".join(lines)
 
@@ -1218,7 +1299,9 @@ class ConvergenceTable:
         """Return the rows as CSV and write them to ``path`` if given."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["quantity", "K", "value", "limit", "distance", "exponent", "richardson"])
+        writer.writerow(
+            ["quantity", "K", "value", "limit", "distance", "exponent", "richardson"]
+        )
         for row in self.rows:
             writer.writerow(
                 [
@@ -1228,7 +1311,9 @@ class ConvergenceTable:
                     mpmath.nstr(self.limits[row.quantity][0], 17),
                     mpmath.nstr(row.distance, 17),
                     repr(row.exponent),
-                    "" if row.richardson is None else mpmath.nstr(row.richardson, self.dps),
+                    ""
+                    if row.richardson is None
+                    else mpmath.nstr(row.richardson, self.dps),
                 ]
             )
         text = buffer.getvalue()
@@ -1259,7 +1344,11 @@ def _fit_rows(name, Ks, values, limit):
         if i >= 2:
             step_new, step_old = value - values[i - 1], values[i - 1] - values[i - 2]
             ratio = K / Ks[i - 1]
-            if step_new != 0 and step_old != 0 and math.isclose(ratio, Ks[i - 1] / Ks[i - 2]):
+            if (
+                step_new != 0
+                and step_old != 0
+                and math.isclose(ratio, Ks[i - 1] / Ks[i - 2])
+            ):
                 local = float(mpmath.log(abs(step_old / step_new)) / math.log(ratio))
                 p = round(local)
                 if p > 0 and abs(local - p) < 0.25:
@@ -1319,7 +1408,9 @@ def convergence_table(activation, alpha=None, Ks=(10, 100, 1000, 10**4, 10**5), 
         if curve.alpha_exponent:
             name = f"{name} / K^{curve.alpha_exponent}"
         a0, a1, a2 = curve.expansion()
-        exponent, coefficient = (1, a1) if abs(a1) > 1e-8 * max(1.0, abs(a0)) else (2, a2)
+        exponent, coefficient = (
+            (1, a1) if abs(a1) > 1e-8 * max(1.0, abs(a0)) else (2, a2)
+        )
         limits[name] = (mpmath.mpf(a0), exponent, coefficient)
         values = []
         for K in Ks:
@@ -1335,11 +1426,13 @@ def convergence_table(activation, alpha=None, Ks=(10, 100, 1000, 10**4, 10**5), 
     errors = {}
     for state in states:
         name = f"eps_g {state.branch}"
-        e0, e1 = _state_expansion(act, state)
+        e0, e1 = generalization_error_expansion(act, state)
         limits[name] = (mpmath.mpf(e0), 1, e1)
         values = []
         for scaled in followed[state.branch]:
-            values.append(finite_K_state(act, scaled.K, alpha, scaled.order_parameters, dps)[3])
+            values.append(
+                finite_K_state(act, scaled.K, alpha, scaled.order_parameters, dps)[3]
+            )
         errors[state.branch] = (values, e1)
         with mpmath.workdps(dps):
             rows += _fit_rows(name, Ks, values, mpmath.mpf(e0))
@@ -1353,7 +1446,7 @@ def convergence_table(activation, alpha=None, Ks=(10, 100, 1000, 10**4, 10**5), 
     return ConvergenceTable(act.name, alpha, dps, rows, limits)
 
 
-# -- figure -----------------------------------------------------------------------------------
+# -- figure ----------------------------------------------------------------------------
 
 
 def plot_critical_curves(curves, diagram=None, path=None, *, ax=None, alpha_max=None):
@@ -1383,14 +1476,21 @@ def plot_critical_curves(curves, diagram=None, path=None, *, ax=None, alpha_max=
     activations = list(dict.fromkeys(c.activation for c in curves))
     if ax is None:
         fig, axes = plt.subplots(
-            len(activations), 1, figsize=(7.0, 1.0 + 3.2 * len(activations)),
-            layout="constrained", squeeze=False,
+            len(activations),
+            1,
+            figsize=(7.0, 1.0 + 3.2 * len(activations)),
+            layout="constrained",
+            squeeze=False,
         )
         panels = {a: axes[i, 0] for i, a in enumerate(activations)}
     else:
         fig = ax.figure
         panels = {a: ax for a in activations}
-    styles = {"branch_point": ("C0", "o"), "fold": ("C1", "v"), "first_order": ("C2", "s")}
+    styles = {
+        "branch_point": ("C0", "o"),
+        "fold": ("C1", "v"),
+        "first_order": ("C2", "s"),
+    }
     labels = {"branch_point": "branch point", "fold": "fold", "first_order": "equal F"}
     for curve in curves:
         panel = panels[curve.activation]
@@ -1399,13 +1499,20 @@ def plot_critical_curves(curves, diagram=None, path=None, *, ax=None, alpha_max=
         keep = np.isfinite(alpha)
         if alpha_max is not None:
             keep &= alpha <= alpha_max
-        panel.plot(curve.eps[keep], alpha[keep], color=color, lw=1.5, label=labels[curve.kind])
+        panel.plot(
+            curve.eps[keep], alpha[keep], color=color, lw=1.5, label=labels[curve.kind]
+        )
         if curve.alpha_exponent == 0:
-            panel.plot([0.0], [curve.limit], marker=marker, color=color, ms=8, mfc="none")
+            panel.plot(
+                [0.0], [curve.limit], marker=marker, color=color, ms=8, mfc="none"
+            )
         else:
             panel.annotate(
                 f"{labels[curve.kind]}: alpha/K -> {curve.limit:.6g}",
-                xy=(0.02, 0.95), xycoords="axes fraction", va="top", fontsize=8,
+                xy=(0.02, 0.95),
+                xycoords="axes fraction",
+                va="top",
+                fontsize=8,
             )
     if diagram is not None:
         for row in diagram.rows:
@@ -1416,12 +1523,15 @@ def plot_critical_curves(curves, diagram=None, path=None, *, ax=None, alpha_max=
             if alpha_max is not None and row.alpha > alpha_max:
                 continue
             color, marker = styles[row.kind]
-            panels[row.activation].plot(1.0 / row.K, row.alpha, marker=marker, color=color, ls="none")
+            panels[row.activation].plot(
+                1.0 / row.K, row.alpha, marker=marker, color=color, ls="none"
+            )
+    eps_max = max(float(np.max(curve.eps)) for curve in curves)
     for activation, panel in panels.items():
         panel.set_title(activation)
         panel.set_xlabel("1/K")
         panel.set_ylabel("alpha")
-        panel.set_xlim(-0.01, 0.51)
+        panel.set_xlim(-0.02 * eps_max, 1.04 * eps_max)
         panel.legend(loc="best", fontsize=8)
     if path is not None:
         fig.savefig(path)
