@@ -66,9 +66,9 @@ def _newton(system, x0, kind, alpha_index, tol=1e-13, max_iter=40, floor=1e-7):
     """Solve ``system(x) -> (residual, jacobian)`` by Newton's method.
 
     Converged when a relative step is below ``tol``. Rounding in an
-    ill-conditioned system can keep the steps above ``tol``; after
-    ``max_iter`` steps the iterate is accepted if the last three steps were
-    all below ``floor``, and ``alpha_error`` then reports their size.
+    ill-conditioned system can keep the steps above ``tol``. After
+    ``max_iter`` steps the iterate is therefore accepted if the last three
+    steps were all below ``floor``, and ``alpha_error`` then reports their size.
     """
     x = np.array(x0, dtype=float)
     history = []

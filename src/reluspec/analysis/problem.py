@@ -127,7 +127,7 @@ class SpecializationProblem:
     # -- free energy and its derivatives ---------------------------------------
     def _derivatives(self, u, alpha):
         """Return (gradient, Hessian, error gradient) at (u, alpha), cached for
-        the last point because Newton's method asks for all three there."""
+        the last point because Newton's method needs all three there."""
         key = (float(u[0]), float(u[1]), float(u[2]), float(alpha))
         if self._cache_key != key:
             self._cache_value = symmetric_free_energy_derivatives(

@@ -120,7 +120,7 @@ class StateBranch:
     @property
     def stable(self) -> np.ndarray:
         """Boolean array: True where the state is a local minimum, in the full
-        space or inside the ansatz as :attr:`stability` says."""
+        space or inside the ansatz as :attr:`stability` selects."""
         if self.stability == "full":
             return self.n_unstable_full == 0
         return self.n_unstable == 0
