@@ -383,7 +383,7 @@ def _trace_from_branch_point(
     branch = continuation(
         problem.continuation_problem(u1, a1),
         PALC(),
-        replace(_continuation_options(problem, options, alpha_min, alpha_max), ds=1e-5),
+        replace(_continuation_options(problem, options, alpha_min, alpha_max), ds=1e-3),
         tangent=tangent,
     )
     _check_status(branch, f"branch from alpha = {alpha_bp:.8g}")
