@@ -7,7 +7,9 @@ Run from the repository root after building the extension::
 For ReLU and erf units, on ``n`` random covariances, it reports per
 covariance:
 
-* ``kernel 1t``: the Cython kernel on one thread (``_kernels.pair``);
+* ``kernel 1 thread``: the Cython kernel on one thread (``_kernels.pair``),
+  which runs the SIMD fast path and the careful path for the covariances
+  outside its region (their share is reported too);
 * ``pair``: the public ``Activation.pair`` (validation included), which splits
   large arrays across ``RELUSPEC_NUM_THREADS`` threads (default: all CPUs);
 * ``numpy``: the straightforward numpy expression of the same closed form, in
@@ -95,6 +97,15 @@ def max_ulp_error(act, inputs, values, indices) -> float:
     return worst
 
 
+def careful_share(act, inputs, sample: int = 20000) -> float:
+    """Share of the first ``sample`` covariances outside the fast region."""
+    outside = [
+        math.isnan(_kernels.fast_pair(act._kind, a, c, b))
+        for a, c, b in zip(*(x[:sample] for x in inputs))
+    ]
+    return sum(outside) / len(outside)
+
+
 def scalar_call_time(function, *args) -> float:
     number = 20000
     times = timeit.repeat(lambda: function(*args), number=number, repeat=5)
@@ -124,7 +135,7 @@ def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, "
         f"{platform.python_implementation()} {platform.python_version()}, "
-        f"numpy {np.__version__}, FMA clone: {_kernels.FMA_CLONE}, "
+        f"numpy {np.__version__}, loops: {_kernels.instruction_set()}, "
         f"threads: {os.environ.get('RELUSPEC_NUM_THREADS', os.cpu_count())}"
     )
     print(
@@ -159,10 +170,12 @@ def main() -> None:
         )
         values = act.pair(c11, c12, c22)
         kernel_ulp = max_ulp_error(act, inputs, values, indices)
+        careful = careful_share(act, inputs)
         print(
             f"{act.name}: kernel 1 thread {single * per:.1f} ns, pair "
             f"{public * per:.1f} ns, gradient {gradient * per:.1f} ns, hessian "
-            f"{hessian * per:.1f} ns, max error {kernel_ulp:.2f} ulp"
+            f"{hessian * per:.1f} ns, max error {kernel_ulp:.2f} ulp, "
+            f"careful path {100 * careful:.2f} %"
         )
         print(
             f"  floor (numpy sqrt + inverse trig) {bottom * per:.1f} ns: "

@@ -451,3 +451,247 @@ def test_relu_cancellation_polynomial_accuracy():
             approx = mpmath.polyval(coefficients, y, asc=True)
             worst = max(worst, abs(approx / exact - 1))
     assert worst < 0.05 * 2.0**-53
+
+
+# -- fast path -------------------------------------------------------------------------
+#
+# Bounds of the error analysis in the docstring of reluspec/_kernels.pyx: the
+# fast path is within these of the exact value everywhere in its region.
+FAST_PATH_ULP = {"relu": 1.0, "erf": 3.0}
+# Relative error of t(v) = 1 - atan(v) / v as each kernel evaluates it, in
+# units of u = 2**-53 (same analysis).
+TAIL_ERROR_U = {"relu": 0.5, "erf": 3.6}
+KINDS = {"relu": _kernels.RELU, "erf": _kernels.ERF}
+# Variances of the fast region: [2**-300, 2**300] (ReLU), [2**-120, 2**60]
+# (erf).
+FAST_MAX_VARIANCE = {"relu": 2.0**300, "erf": 2.0**60}
+FAST_MIN_VARIANCE = {"relu": 2.0**-300, "erf": 2.0**-120}
+
+
+def fast_pair(name, a, c, b):
+    return _kernels.fast_pair(KINDS[name], a, c, b)
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_fast_path_region(name):
+    top = FAST_MAX_VARIANCE[name]
+    low = FAST_MIN_VARIANCE[name]
+    inside = [
+        (1.0, 0.3, 1.0),
+        (low, 0.0, low),
+        (top, -0.5 * top, top),
+        (low, 0.9 * math.sqrt(low) * math.sqrt(top), top),
+        (4.0, 2.0, 1.0),  # rho = 1 with D = 0 exactly
+        (4.0, -2.0, 1.0),
+    ]
+    for a, c, b in inside:
+        assert math.isfinite(fast_pair(name, a, c, b)), (a, c, b)
+
+    outside = [
+        (low / 2, 0.0, 1.0),
+        (1.0, 0.0, 2 * top),
+        (0.0, 0.0, 1.0),
+        (1.0, 1.0 + CORRELATION_TOLERANCE, 1.0),  # clamped by the careful path
+        (1.0, 1.0 + 1e-14, 1.0),  # invalid
+        (math.nan, 0.0, 1.0),
+        (1.0, math.inf, 1.0),
+        (-1.0, 0.0, 1.0),
+    ]
+    for a, c, b in outside:
+        assert math.isnan(fast_pair(name, a, c, b)), (a, c, b)
+
+
+def test_fast_path_region_per_unit():
+    # ReLU leaves |rho| > 1 by rounding to the careful path, erf clamps it.
+    assert math.isnan(fast_pair("relu", 1.0, -1.0 - 2**-52, 1.0))
+    assert math.isfinite(fast_pair("erf", 1.0, -1.0 - 2**-52, 1.0))
+
+    # erf: a tiny nonzero covariance would make subnormal intermediates.
+    assert math.isnan(fast_pair("erf", 1.0, 2.0**-901, 1.0))
+    assert math.isfinite(fast_pair("erf", 1.0, 2.0**-900, 1.0))
+
+
+def dense_correlations():
+    """Correlations at the places where the fast path changes formula: rho
+    = +-1/sqrt(2) (ReLU: r = |c12|), near +-1 and 0, and a uniform grid."""
+    root_half = math.sqrt(0.5)
+    near = [root_half * (1 + k * 2.0**-52) for k in range(-8, 9)]
+    near += [root_half + d for d in (1e-12, 1e-9, 1e-6, 1e-3, -1e-12, -1e-9, -1e-3)]
+    edge = [1 - 10.0**-e for e in np.linspace(1, 16, 31)]
+    small = [10.0**-e for e in (1, 3, 8, 20, 100, 300)]
+    grid = list(np.linspace(0, 1, 101))
+    positive = near + edge + small + grid + [1.0]
+    return sorted({s * x for x in positive for s in (1.0, -1.0)})
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_fast_path_dense_sweep_within_bound(name):
+    """Dense sweep over correlations for variance pairs across the region."""
+    top = FAST_MAX_VARIANCE[name]
+    low = FAST_MIN_VARIANCE[name]
+    pairs = [
+        (1.0, 1.0),
+        (1e-2, 1e2),
+        (2.0, 0.5),
+        (low, low),
+        (low, top),
+        (top, top / 3),
+        (7.5, 1e-5),
+    ]
+    reference = REFERENCES[name]
+    checked = 0
+    for a, b in pairs:
+        for rho in dense_correlations():
+            _, c, _ = covariance(a, rho, b)
+            value = fast_pair(name, a, c, b)
+            if math.isnan(value):
+                continue  # |rho| > 1 by rounding of c: the careful path's case
+            checked += 1
+            error = ulp_error(value, reference(a, c, b))
+            assert error <= FAST_PATH_ULP[name], (a, c, b, error)
+    # The sweep must have run the fast path on almost all of its points.
+    assert checked > 0.95 * len(pairs) * len(dense_correlations())
+
+
+def test_erf_fast_path_at_branch():
+    """erf switches from atan(v) to 1 - atan(1/v) at |c12| = sqrt(E), that is
+    c12**2 = (1 + c11)(1 + c22) / 2; the covariances around it."""
+    for a, b in [(4.0, 4.0), (1.5, 30.0), (2.0**20, 2.0**39), (9.0, 3.0)]:
+        branch = math.sqrt((1 + a) * (1 + b) / 2)
+        for k in range(-20, 21):
+            for sign in (1.0, -1.0):
+                c = sign * branch * (1 + k * 2.0**-52)
+                value = fast_pair("erf", a, c, b)
+                assert math.isfinite(value), (a, c, b)
+                error = ulp_error(value, erf_reference(a, c, b))
+                assert error <= FAST_PATH_ULP["erf"], (a, c, b, error)
+
+
+def test_erf_fast_path_clamps_rounding():
+    """erf clamps |rho| > 1 by rounding to |rho| = 1 in the fast path, like
+    the careful path: c12 is replaced by sign(c12) sqrt(c11 c22). The fast
+    path covers |rho| - 1 up to 0.9 times CORRELATION_TOLERANCE (8 ulp)."""
+    for a, b in [(1.0, 1.0), (3.0, 0.7), (2.0**-100, 2.0**50), (1e10, 1e-9)]:
+        root = math.sqrt(a) * math.sqrt(b)
+        for k in range(-7, 8):
+            for sign in (1.0, -1.0):
+                c = sign * root * (1 + k * 2.0**-52)
+                value = fast_pair("erf", a, c, b)
+                assert math.isfinite(value), (a, c, b)
+                error = ulp_error(value, erf_reference(a, c, b))
+                assert error <= FAST_PATH_ULP["erf"], (a, c, b, error)
+
+
+@pytest.mark.parametrize("name", IDS)
+@settings(max_examples=200)
+@given(
+    exponents=st.tuples(st.floats(-300, 300), st.floats(-300, 300)),
+    rho=correlations,
+)
+def test_fast_path_random_within_bound(name, exponents, rho):
+    top = math.log2(FAST_MAX_VARIANCE[name])
+    bottom = math.log2(FAST_MIN_VARIANCE[name])
+    a, b = (2.0 ** max(bottom, min(e, top)) for e in exponents)
+    a, c, b = covariance(a, rho, b)
+    value = fast_pair(name, a, c, b)
+    assume(not math.isnan(value))  # |rho| > 1 by rounding, or erf's tiny c12
+    assert ulp_error(value, REFERENCES[name](a, c, b)) <= FAST_PATH_ULP[name]
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_fast_path_tail_accuracy(name):
+    """t(v) = 1 - atan(v)/v from the polynomial, against mpmath on a dense
+    grid of v in [0, 1] (the relative error of t enters the results)."""
+    grid = np.concatenate([np.linspace(0, 1, 4001), 10.0 ** np.linspace(-9, 0, 400)])
+    worst = mpmath.mpf(0)
+    with mpmath.workdps(40):
+        for v in grid:
+            t, t_lo = _kernels.atan_tail(KINDS[name], float(v))
+            if v == 0:
+                assert t == 0
+                assert t_lo == 0
+                continue
+            exact = 1 - mpmath.atan(v) / v
+            worst = max(worst, abs((mpmath.mpf(t) + t_lo) / exact - 1))
+    assert worst <= TAIL_ERROR_U[name] * 2.0**-53
+
+
+def bits(x):
+    return np.asarray(x, dtype=np.float64).view(np.int64)
+
+
+def mixed_covariances(n, seed):
+    """Covariances inside the fast region and, at random positions, outside
+    it: exact correlation +-1 with rounding, zero and extreme variances."""
+    rng = np.random.default_rng(seed)
+    a = 10.0 ** rng.uniform(-3, 3, n)
+    b = 10.0 ** rng.uniform(-3, 3, n)
+    special = rng.choice(n, size=n // 20, replace=False)
+    a[special[::3]] = 0.0
+    a[special[1::3]] = 1e-310
+    b[special[2::3]] = 1e300
+    rho = rng.uniform(-1, 1, n)
+    edge = rng.random(n) < 0.1
+    rho[edge] = np.sign(rho[edge])
+    c = rho * np.sqrt(a) * np.sqrt(b)
+    return a, c, b
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
+def test_array_and_scalar_bits_agree(act):
+    """The vectorised loop, strided and broadcast inputs, single calls from
+    Python and the fast path compiled for the baseline return the same bits."""
+    n = 1000  # several blocks and a partial one
+    a, c, b = mixed_covariances(n, seed=7)
+    values = act.pair(a, c, b)
+    scalar = np.array([act.pair(*map(float, abc)) for abc in zip(a, c, b)])
+    assert np.array_equal(bits(values), bits(scalar))
+    strided = act.pair(np.repeat(a, 2)[::2], np.repeat(c, 2)[::2], np.repeat(b, 2)[::2])
+    assert np.array_equal(bits(strided), bits(values))
+    out = np.empty(2 * n)
+    assert _kernels.pair(act._kind, a, c, b, out[::2]) == -1
+    assert np.array_equal(bits(out[::2]), bits(values))
+    rho = np.linspace(-1, 1, 501)
+    assert np.array_equal(bits(act.unit_pair(rho)), bits(act.pair(1.0, rho, 1.0)))
+    fast = np.array([_kernels.fast_pair(act._kind, *x) for x in zip(a, c, b)])
+    used = ~np.isnan(fast)
+    if _kernels.instruction_set()[1]:
+        assert used.sum() > n // 2
+        assert np.array_equal(bits(fast[used]), bits(values[used]))
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
+def test_instruction_sets_agree_bitwise(act):
+    """Every compiled variant that takes the fast path returns the same bits,
+    and the variants without it stay within 4 ulp."""
+    a, c, b = mixed_covariances(600, seed=11)
+    current = _kernels.instruction_set()[0]
+    results = {}
+    try:
+        for name in _kernels.available_instruction_sets():
+            _kernels._select_instruction_set(name)
+            results[name] = (act.pair(a, c, b), _kernels.instruction_set()[1])
+    finally:
+        _kernels._select_instruction_set(current)
+    fast = [values for values, uses_fast_path in results.values() if uses_fast_path]
+    for values in fast[1:]:
+        assert np.array_equal(bits(values), bits(fast[0]))
+    reference = REFERENCES[act.name]
+    for values, uses_fast_path in results.values():
+        if not uses_fast_path:
+            for i in range(0, len(a), 7):
+                assert ulp_error(values[i], reference(a[i], c[i], b[i])) <= MAX_ULP
+
+
+def test_select_instruction_set_rejects_unknown_name():
+    with pytest.raises(ValueError, match="not available"):
+        _kernels._select_instruction_set("sse9")
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=IDS)
+def test_error_index_beyond_first_block(act):
+    """An invalid entry deep in a strided array is reported at its index."""
+    c12 = np.zeros(1000)
+    c12[777] = 3.0
+    with pytest.raises(ValueError, match=r"at index \(777,\)"):
+        act.pair(np.ones(2000)[::2], c12, 1.0)

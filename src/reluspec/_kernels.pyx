@@ -15,11 +15,13 @@ g(x) = erf(x / sqrt(2)).
 Accuracy
 --------
 Target: at most 4 ulp from the exact value at the given double inputs, over
-the whole domain. Measured against mpmath at 50 digits (tests/test_kernels.py
-and tests/test_activations.py): pair correlations, first and second
-derivatives and the unit-variance functions within 1.2 ulp, the parts beyond
-linear order in the correlation within 3 ulp. Where precision would be
-lost, and what the code does:
+the whole domain. Pair correlations take a fast path over most of the domain
+and the careful path described here elsewhere (see "Fast path" below).
+Measured against mpmath at 50 digits (tests/test_kernels.py and
+tests/test_activations.py): pair correlations, first and second derivatives
+and the unit-variance functions within 1.2 ulp, the parts beyond linear order
+in the correlation within 3 ulp. Where precision would be lost, and what the
+careful path does:
 
 * Determinant. ``D = c11 c22 - c12**2`` cancels completely at correlation
   +-1. It is formed as a double-double from error-free products (``fma``), so
@@ -67,11 +69,88 @@ are exact or correctly rounded, and for ``asin`` in two places: the erf
 deficit beyond ``delta = 1`` and ``asin(x) - x`` for ``|x| > 1/2`` in the
 ReLU part beyond linear order, both measured within 3 ulp.
 
-Speed: one scalar covariance costs about 30 ns (Xeon, 2 cores; see
-benchmarks/README.md), bound by the latency of the dependent chain of
-divisions, square roots and the angle. The array loops are compiled a second
-time for processors with FMA (chosen at import, ``FMA_CLONE``), where fma()
-is one instruction instead of a call into libm.
+Fast path
+---------
+Pair correlations (``pair``, ``pair_scalar`` and ``I(1, rho, 1)``) are
+evaluated by a branch-free formula wherever it is valid, written so that GCC
+compiles the array loop to SIMD code, and by the careful path elsewhere. The
+region of the fast path: for ReLU both variances in [2**-300, 2**300] and
+D >= 0 as computed exactly, for erf both variances in [2**-120, 2**60],
+D >= -0.9 times the tolerance of the clamp below (``|rho| > 1`` by rounding,
+clamped the same way) and ``c12 = 0`` or ``|c12| >= 2**-900``. Zero, tiny or
+huge variances, ReLU with ``|rho| > 1`` by rounding and covariances near the
+edge of the tolerance take the careful path. Inside the region no
+intermediate result that matters over- or underflows, and the
+single-precision seeds below stay in range. With u = 2**-53, and a relative
+error e adding at most e / u ulp:
+
+1. ReLU: D = dh + dl from products split with ``fma`` and exact two-sums,
+   renormalised. The two rounded remainders cost at most 8 u**2 D.
+2. erf: E = 1 + c11 + c22 + D from D by Kahan's fma algorithm (relative
+   error at most 2 u: C.-P. Jeannerod, N. Louvet and J.-M. Muller, Math.
+   Comp. 82, 2245 (2013)) and two sums of non-negative terms, so that E has
+   a relative error e_E < 3 u. E enters only through sqrt(E), and the angle
+   depends on it with a weight of at most 1/2: at most 1.5 u in I. A D < 0
+   (from rounding, so that -D / c12**2 < 2**-47) is clamped to 0, and
+   |c12| is replaced by sqrt(c11 c22) = |c12| + D / (2 |c12|) to first order,
+   carried as a low part (second-order error below 2**-96).
+3. The ratio v = n / d in [0, 1] of min and max of (r, |c12|), r = sqrt(D)
+   (ReLU), or of (|c12|, sqrt(E)) (erf), as vh + vl with |vl| <= ulp(vh)/2.
+   ReLU takes both reciprocals from one division (relative error below 3 u
+   each). erf starts 1/sqrt(E) and 1/|c12| in single precision, four times
+   faster on the divider, and takes one Newton step (error below 2**-44).
+   The exact residual n - vh d corrects the quotient, and the low part of
+   the square root, from its exact residual, enters to first order, so that
+   vh + vl is accurate to about 2**-85 (relative to the computed D or E).
+4. t(v) = 1 - atan(v) / v = z H(z), z = v**2, H(z) = (sqrt(z) -
+   atan(sqrt(z))) / z**1.5 in [1 - pi/4, 1/3]. H is a polynomial of degree 21
+   in y = 2 z - 1, the Chebyshev interpolant, whose truncation error is
+   2**-56.2 relative with the coefficients rounded to double. Horner's scheme
+   covers the three leading terms, which carry the rounding error, and
+   Estrin's scheme the rest, for a short dependency chain. ReLU keeps the
+   constant term as a double-double and carries the low parts of z and y
+   through a four-term dH/dy (absolute error below 0.0023), so that t has a
+   relative error e_t <= 0.5 u (0.34 u measured). erf evaluates H in double,
+   e_t <= 3.6 u (2.1 u measured): the final rounding of H (1 u), its dropped
+   low constant (0.35 u), the rounding of z (1 u through z H'/H <= 0.34) and
+   the rest (below 1.3 u).
+5. The result comes from double-double terms carried to first order and is
+   rounded once (1/(2 pi), 2/pi and the multiples of pi/2 are double-doubles):
+
+   * ReLU, c12 < 0 and r <= |c12|: 2 pi I = |c12| v t(v), free of
+     cancellation. Error <= 0.5 ulp + e_t.
+   * ReLU, c12 >= 0: 2 pi I = r + c12 phi, phi = atan2(r, -c12) = pi - atan(v)
+     or pi/2 + atan(v) >= pi/2, a sum of non-negative terms, and atan(v) = v
+     (1 - t) has an absolute error <= 0.22 e_t. Error <= 0.5 ulp + 0.14 e_t.
+   * ReLU, c12 < 0 and r > |c12|: 2 pi I = r f(s), f(s) = 1 - s (pi/2 -
+     atan(s)), s = v = |c12| / r, where the terms cancel by up to a factor
+     1 / f(1) = 4.7. The error of atan(s) enters with the weight s**2 t(s) /
+     f(s) <= 1. Error <= 0.5 ulp + e_t.
+   * erf: I = sign(c12) (2/pi) atan(v), or sign(c12) (1 - (2/pi) atan(v))
+     when |c12| > sqrt(E). The error of t enters with the weight t / (1 - t)
+     <= 0.273. Error <= 0.5 ulp + 0.273 e_t + e_E / 2.
+
+Bounds: 1.0 ulp (ReLU) and 3.0 ulp (erf; 1.5 ulp of it from E, which spends
+accuracy for speed), plus second-order terms below 2**-40 ulp. The largest
+errors measured are 0.8 and 1.4 ulp. tests/test_kernels.py checks the
+bounds against mpmath on dense sweeps and random covariances of the region,
+checks e_t, and checks that scalar calls, array loops and every instruction
+set return the same bits.
+
+Speed
+-----
+The array loop works on blocks of 128 covariances, one stage of the fast
+path at a time over the block (D or E, ratio, t, result), so that each
+compiled loop is short and its SIMD iterations overlap instead of waiting on
+one long dependency chain. The loops are compiled three times, and the
+variant is chosen at import (``instruction_set()``): for processors with
+AVX-512 and for processors with AVX2 and FMA, both with every call inlined
+so that fma() is one instruction, and for the baseline. The baseline takes
+the fast path only where the compiler defines ``__FP_FAST_FMA`` (fma() is
+one instruction there, as on AArch64), which baseline x86-64 does not, so
+that processors without AVX2 and FMA run the careful path alone. Single
+calls from Python run the same code through a one-element loop. Figures are
+in benchmarks/README.md.
 
 Kernels never raise inside their ``nogil`` loops. Each array entry point
 returns the index of the first invalid element (or -1), and the Python layer
@@ -89,9 +168,11 @@ from libc.math cimport (
     fmin,
     frexp,
     isfinite,
+    isnan,
     ldexp,
     signbit,
     sqrt,
+    sqrtf,
 )
 
 cdef extern from *:
@@ -109,18 +190,40 @@ cdef extern from *:
        FMA, with every call inlined into it; reluspec_cpu_has_fma() tells at
        run time whether it may be called. */
     #if defined(__GNUC__) && defined(__x86_64__)
-    #define RELUSPEC_FMA_CLONE __attribute__((target("fma"), flatten))
+    #define RELUSPEC_FMA_CLONE __attribute__((target("avx2,fma"), flatten))
+    #define RELUSPEC_AVX512_CLONE __attribute__((                            \
+        target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma"), flatten))
     static int reluspec_cpu_has_fma(void) {
         __builtin_cpu_init();
-        return __builtin_cpu_supports("fma");
+        return __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx2");
+    }
+    static int reluspec_cpu_has_avx512(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx2")
+            && __builtin_cpu_supports("avx512f")
+            && __builtin_cpu_supports("avx512dq")
+            && __builtin_cpu_supports("avx512vl")
+            && __builtin_cpu_supports("avx512bw");
     }
     #else
     #define RELUSPEC_FMA_CLONE
+    #define RELUSPEC_AVX512_CLONE
     static int reluspec_cpu_has_fma(void) { return 0; }
+    static int reluspec_cpu_has_avx512(void) { return 0; }
+    #endif
+
+    /* Whether fma() is one instruction in code built for the baseline. */
+    #if defined(__FP_FAST_FMA)
+    #define RELUSPEC_BASELINE_FMA 1
+    #else
+    #define RELUSPEC_BASELINE_FMA 0
     #endif
     """
     ctypedef void _fma_clone_void "RELUSPEC_FMA_CLONE void"
+    ctypedef void _avx512_clone_void "RELUSPEC_AVX512_CLONE void"
     int reluspec_cpu_has_fma() nogil
+    int reluspec_cpu_has_avx512() nogil
+    const int RELUSPEC_BASELINE_FMA
 
 #: Largest excess of ``|rho|`` over 1 that is treated as rounding.
 CORRELATION_TOLERANCE = 8 * 2.0**-52
@@ -402,6 +505,353 @@ cdef inline int _prepare(double a, double c, double b, _Cov* s) noexcept nogil:
     return 0
 
 
+# -- fast path ----------------------------------------------------------------------
+#
+# Branch-free kernels for most of the domain, analysed under "Fast path" in
+# the module docstring (u = 2**-53). Each kernel is a chain of stages. The
+# array loop runs one stage over a block of covariances before the next, so
+# that every compiled loop is short and compiles to SIMD code whose
+# iterations overlap. A scalar call composes the same stages and gets the
+# same bits. The first stage returns NaN outside the region of the fast path,
+# the NaN propagates to the result, and the caller then takes the careful
+# path.
+
+cdef enum:
+    # Covariances per block of the array loop. The intermediate arrays of a
+    # block stay in the L1 cache between stages.
+    _BLOCK = 128
+
+
+cdef inline double _reciprocals(double n, double d, double* invn) noexcept nogil:
+    # 1/d as the return value and 1/n in invn[0], for 0 <= n <= d, from one
+    # division (relative error below 3 u each). For n < d 2**-300, invn[0]
+    # is 2**300 / d instead, finite.
+    cdef double nn = d * 4.909093465297727e-91
+    nn = n if n > nn else nn
+    cdef double q = 1.0 / (nn * d)
+    invn[0] = d * q
+    return nn * q
+
+
+cdef inline double _quotient(
+    double n, double nl, double d, double dl, double invd, double* vl
+) noexcept nogil:
+    # v = (n + nl) / (d + dl) as the return value plus vl[0], to first order
+    # in the low parts, given invd close to 1/d: the residual n - vh d is
+    # exact, and it corrects vh = n invd.
+    cdef double vh = n * invd
+    vl[0] = (fma(-vh, d, n) + nl - vh * dl) * invd
+    return vh
+
+
+cdef inline double _tail_polynomial(double y) noexcept nogil:
+    # T(y) with H = c0 + y T(y) (see _atan_tail): Horner's scheme for the
+    # three leading terms, which carry the rounding error, and Estrin's
+    # scheme for the rest, which keeps the dependency chain short.
+    cdef double y2, y4, y8, y16, r
+    cdef double e00, e01, e02, e03, e04, e05, e06, e07, e08
+    cdef double e10, e11, e12, e13, e20, e21, e30, e40
+    y2 = y * y
+    y4 = y2 * y2
+    y8 = y4 * y4
+    y16 = y8 * y8
+    e00 = fma(-0.00028884675704871077, y, 0.0010108109314024341)
+    e01 = fma(-2.4993555626424342e-05, y, 8.429363463557342e-05)
+    e02 = fma(-2.275521105219912e-06, y, 7.5036797718505425e-06)
+    e03 = fma(-2.1422940788826402e-07, y, 6.957850342587517e-07)
+    e04 = fma(-2.0656998014874478e-08, y, 6.635925859584864e-08)
+    e05 = fma(-2.021722843433526e-09, y, 6.4414326843930385e-09)
+    e06 = fma(-2.0781282766855566e-10, y, 6.575144855297555e-10)
+    e07 = fma(-1.595606341282397e-11, y, 5.036950542983335e-11)
+    e08 = fma(-3.703891911644897e-12, y, 1.1588867170793638e-11)
+    e10 = fma(e01, y2, e00)
+    e11 = fma(e03, y2, e02)
+    e12 = fma(e05, y2, e04)
+    e13 = fma(e07, y2, e06)
+    e20 = fma(e11, y4, e10)
+    e21 = fma(e13, y4, e12)
+    e30 = fma(e21, y8, e20)
+    e40 = fma(e08, y16, e30)
+    r = e40
+    r = fma(r, y, -0.003641982830651862)
+    r = fma(r, y, 0.013703710151140651)
+    return fma(r, y, -0.05540741256535708)
+
+
+cdef inline double _atan_tail(double vh, double vl, double* tl) noexcept nogil:
+    # t = 1 - atan(v) / v = z H(z), z = v**2, at v = vh + vl in [0, 1], as the
+    # return value plus tl[0], relative error below 0.5 u. H(z) = (sqrt(z) -
+    # atan(sqrt(z))) / z**1.5 is the polynomial c0 + y T(y) in y = 2 z - 1,
+    # the Chebyshev interpolant of degree 21 (truncation error 2**-56.2
+    # relative with the coefficients rounded), c0 in double-double. The low
+    # parts of z and y enter through dH/dy.
+    cdef double z, zl, y, yl, T, slope, m, me, hh, hl, th
+    z = vh * vh
+    zl = fma(vh, vh, -z) + 2.0 * vh * vl
+    y = 2.0 * z - 1.0
+    yl = ((-1.0 - y) + 2.0 * z) + 2.0 * zl  # 2 z - 1 - y is exact
+    T = _tail_polynomial(y)
+    # dH/dy from the first four coefficients, absolute error below 0.0023.
+    slope = fma(fma(fma(0.0040432437256097364, y, -0.010925948491955586),
+                    y, 0.027407420302281302), y, -0.05540741256535708)
+    m = y * T
+    me = fma(y, T, -m)
+    hh = 0.2591604972657936 + m  # |c0| > |y T|: the error of the sum is exact
+    hl = ((0.2591604972657936 - hh) + m) + (
+        6.598433622349642e-18 + me + slope * yl)
+    th = z * hh
+    tl[0] = fma(z, hh, -th) + (z * hl + zl * hh)
+    return th
+
+
+cdef inline double _erf_atan_tail(double vh, double vl, double* tl) noexcept nogil:
+    # t as in _atan_tail, for v = vh + vl of either sign and |vl| <= ulp/2,
+    # with H in double precision: relative error below 3.6 u, which enters
+    # the erf result with a weight t / (1 - t) <= 0.273.
+    cdef double z, y, H
+    z = vh * vh
+    y = 2.0 * z - 1.0
+    H = fma(y, _tail_polynomial(y), 0.2591604972657936)
+    tl[0] = (fma(vh, vh, -z) + 2.0 * vh * vl) * H
+    return z * H
+
+
+# ReLU: determinant, ratio, t, result.
+
+
+cdef inline double _relu_determinant(
+    double a, double c, double b, double* dl
+) noexcept nogil:
+    # D = a b - c**2 as the return value plus dl[0], accurate to 8 u**2 D:
+    # both products split with fma, every sum an exact two-sum, renormalised.
+    # NaN outside the region: variances in [2**-300, 2**300] and D >= 0.
+    cdef double p, pe, w, we, d0, e0, t1, t1e, bb, dh, lo, s
+    cdef bint ok = ((a >= 4.909093465297727e-91) & (a <= 2.037035976334486e+90)
+                    & (b >= 4.909093465297727e-91) & (b <= 2.037035976334486e+90))
+    p = a * b
+    pe = fma(a, b, -p)
+    w = c * c
+    we = fma(c, c, -w)
+    d0 = p - w
+    e0 = (p - d0) - w  # exact: d0 is exact unless w < p / 2
+    t1 = pe - we
+    bb = t1 - pe
+    t1e = (pe - (t1 - bb)) + (-we - bb)
+    dh = d0 + t1
+    bb = dh - d0
+    lo = ((d0 - (dh - bb)) + (t1 - bb)) + (t1e + e0)
+    s = dh + lo
+    dl[0] = lo - (s - dh)
+    return s if ok & (s >= 0.0) else NAN
+
+
+cdef inline double _relu_ratio(
+    double c, double dh, double dl, double* r, double* rl, double* vl
+) noexcept nogil:
+    # r[0] + rl[0] = sqrt(D), and v = min(r, |c|) / max(r, |c|) as the return
+    # value plus vl[0].
+    cdef double root, ac, n, d, invn, invd, low, vh, lo, s
+    cdef bint rsmall
+    root = sqrt(dh)
+    ac = fabs(c)
+    rsmall = root <= ac
+    n = root if rsmall else ac
+    d = ac if rsmall else root
+    invd = _reciprocals(n, d, &invn)
+    # sqrt(D) = root + (D - root**2) / (2 root), the residual exact.
+    low = (fma(-root, root, dh) + dl) * (0.5 * (invn if rsmall else invd))
+    r[0] = root
+    rl[0] = low
+    # Renormalised, |vl| <= ulp(vh) / 2, as _atan_tail needs.
+    vh = _quotient(n, low if rsmall else 0.0, d, 0.0 if rsmall else low, invd, &lo)
+    s = vh + lo
+    vl[0] = lo - (s - vh)
+    return s
+
+
+cdef inline double _relu_result(
+    double c, double r, double rl, double vh, double vl, double th, double tl
+) noexcept nogil:
+    # I = (r + c phi) / (2 pi), phi = atan2(r, -c), from r = sqrt(D), the
+    # ratio v and t(v).
+    cdef double ac, gh, gl, mh, ml, ah, al, off_hi, off_lo, sgn, fh, fl
+    cdef double ph, pl, sh, sl, bb, xh, xl
+    cdef bint rsmall, neg, cubic
+    ac = fabs(c)
+    rsmall = r <= ac
+    neg = c < 0.0
+    cubic = neg & rsmall
+    # g(v) = v - atan(v) = v t as gh + gl.
+    gh = vh * th
+    gl = fma(vh, th, -gh) + (vh * tl + vl * th)
+    # c < 0 and r <= |c|: 2 pi I = |c| g(r / |c|), free of cancellation.
+    mh = ac * gh
+    ml = fma(ac, gh, -mh) + ac * gl
+    # Otherwise 2 pi I = r + c phi with phi = off + sgn atan(v) as fh + fl:
+    # pi - atan(v) (c >= 0, r <= c), pi/2 + atan(v) (c >= 0, r > c) or
+    # pi/2 - atan(v) (c < 0, r > |c|).
+    ah = vh - gh
+    al = ((vh - ah) - gh) + (vl - gl)
+    off_hi = (0.0 if neg else 3.141592653589793) if rsmall else 1.5707963267948966
+    off_lo = (0.0 if neg else 1.2246467991473532e-16) if rsmall else (
+        6.123233995736766e-17)
+    sgn = -1.0 if rsmall ^ neg else 1.0
+    fh = off_hi + sgn * ah
+    fl = ((off_hi - fh) + sgn * ah) + (off_lo + sgn * al)
+    ph = c * fh
+    pl = fma(c, fh, -ph) + c * fl
+    sh = r + ph
+    bb = sh - r
+    sl = ((r - (sh - bb)) + (ph - bb)) + (pl + rl)
+    xh = mh if cubic else sh
+    xl = ml if cubic else sl
+    # (xh + xl) / (2 pi), rounded once.
+    return fma(xh, 0.15915494309189535,
+               fma(xh, -9.839338337591243e-18, xl * 0.15915494309189535))
+
+
+cdef inline double _relu_fast(double a, double c, double b) noexcept nogil:
+    # The ReLU pair correlation by the fast path, NaN outside its region.
+    cdef double dh, dl, r, rl, vh, vl, th, tl
+    dh = _relu_determinant(a, c, b, &dl)
+    vh = _relu_ratio(c, dh, dl, &r, &rl, &vl)
+    th = _atan_tail(vh, vl, &tl)
+    return _relu_result(c, r, rl, vh, vl, th, tl)
+
+
+# erf: E with the seeds of the reciprocals, ratio, t, result.
+
+
+cdef inline double _erf_e(
+    double a, double c, double b, double* rs, double* rc, double* cl
+) noexcept nogil:
+    # E = 1 + a + b + D, relative error below 3 u: D by Kahan's algorithm
+    # (relative error below 2 u, C.-P. Jeannerod, N. Louvet and J.-M. Muller,
+    # Math. Comp. 82, 2245 (2013)) and sums of non-negative terms. rs[0] and
+    # rc[0] receive 1/sqrt(E) and 1/|c| in single precision, four times
+    # faster on the divider. A D < 0 from rounding (|rho| - 1 below 0.9 times
+    # the tolerance) is clamped like the careful path does: D = 0 and |c| =
+    # sqrt(a b) = |c| + cl[0] to first order. NaN outside the region:
+    # variances in [2**-120, 2**60], where the seeds are normal single-
+    # precision numbers, D clamped or >= 0, and c = 0 or |c| >= 2**-900.
+    cdef double w, d, dc, e, ac
+    ac = fabs(c)
+    cdef bint ok = ((a >= 7.52316384526264e-37) & (a <= 1.152921504606847e+18)
+                    & (b >= 7.52316384526264e-37) & (b <= 1.152921504606847e+18)
+                    & ((c == 0.0) | (ac >= 1.1830521861667747e-271)))
+    w = c * c
+    d = fma(a, b, -w) - fma(c, c, -w)
+    ok = ok & (d >= -3.1974423109204537e-15 * (a * b))
+    dc = d if d > 0.0 else 0.0
+    e = (1.0 + (a + b)) + dc
+    rs[0] = <double>((<float>1.0) / sqrtf(<float>e))
+    # 1/|c| serves the clamp and |c| > sqrt(E) >= 1; elsewhere it may be inf.
+    rc[0] = <double>((<float>1.0) / <float>ac)
+    # sqrt(a b) - |c| = D / (2 |c|) (1 + O(D / c**2)), -D / c**2 < 2**-47.
+    cl[0] = d * (0.5 * rc[0]) if d < 0.0 else 0.0
+    return e if ok else NAN
+
+
+cdef inline double _erf_ratio(
+    double c, double cl, double e, double rs, double rc, double* vl
+) noexcept nogil:
+    # v = min(|c|, sqrt(E)) / max(|c|, sqrt(E)) as the return value plus
+    # vl[0], both negated when |c| > sqrt(E), where |c| + cl and sqrt(E)
+    # carry low parts. rs and rc are the single-precision reciprocals of
+    # sqrt(E) and |c|, refined here by one Newton step each (2**-44).
+    cdef double h, root, low, ac, n, d, nl, dl, invd, vh, lo, s, sgn
+    cdef bint small
+    h = e * rs
+    rs = fma(0.5 * rs, fma(-h, rs, 1.0), rs)
+    root = e * rs
+    low = fma(-root, root, e) * (0.5 * rs)
+    ac = fabs(c)
+    rc = fma(fma(-ac, rc, 1.0), rc, rc)
+    small = ac <= root
+    n = ac if small else root
+    d = root if small else ac
+    nl = cl if small else low
+    dl = low if small else cl
+    invd = rs if small else rc
+    sgn = 1.0 if small else -1.0
+    vh = _quotient(n, nl, d, dl, invd, &lo)
+    # Renormalised, |vl| <= ulp(vh) / 2, so that vh alone is accurate enough
+    # as the argument of H (see _erf_atan_tail).
+    s = vh + lo
+    vl[0] = sgn * (lo - (s - vh))
+    return sgn * s
+
+
+cdef inline double _erf_result(
+    double c, double vh, double vl, double th, double tl
+) noexcept nogil:
+    # I = sign(c) (2/pi) atan2(|c|, sqrt(E)) from the signed ratio v and
+    # t(v): v >= 0 when |c| <= sqrt(E).
+    cdef double gh, ge, ah, al, kh, kl, oh, ol, xh, xl
+    cdef bint small = vh >= 0.0
+    # atan(v) = v - v t as ah + al, and (2/pi) atan(v) as kh + kl.
+    gh = vh * th
+    ge = fma(vh, th, -gh)
+    ah = vh - gh
+    al = (((vh - ah) - gh) - ge) + (vl - (vh * tl + vl * th))
+    kh = 0.6366197723675814 * ah
+    kl = fma(0.6366197723675814, ah, -kh) + (
+        -3.935735335036497e-17 * ah + 0.6366197723675814 * al)
+    # |c| > sqrt(E): (2/pi) (pi/2 - atan(|v|)) = 1 + (2/pi) atan(v), v < 0.
+    oh = 1.0 + kh
+    ol = ((1.0 - oh) + kh) + kl
+    xh = kh if small else oh
+    xl = kl if small else ol
+    return copysign(xh + xl, c)
+
+
+cdef inline double _erf_fast(double a, double c, double b) noexcept nogil:
+    # The erf pair correlation by the fast path, NaN outside its region.
+    cdef double e, rs, rc, cl, vh, vl, th, tl
+    e = _erf_e(a, c, b, &rs, &rc, &cl)
+    vh = _erf_ratio(c, cl, e, rs, rc, &vl)
+    th = _erf_atan_tail(vh, vl, &tl)
+    return _erf_result(c, vh, vl, th, tl)
+
+
+cdef inline Py_ssize_t _pair_fast_block(
+    int kind, const double* a, const double* c, const double* b, double* out,
+    Py_ssize_t n
+) noexcept nogil:
+    # The fast path on n <= _BLOCK contiguous covariances, stage by stage.
+    # Every loop is free of branches and compiles to SIMD code.
+    cdef double hi[_BLOCK]       # D (ReLU) or E (erf)
+    cdef double lo[_BLOCK]       # low part of D, or the seed of 1/sqrt(E)
+    cdef double root[_BLOCK]     # sqrt(D), or the clamp correction of |c|
+    cdef double root_lo[_BLOCK]  # low part of sqrt(D), or the seed of 1/|c|
+    cdef double vh[_BLOCK]
+    cdef double vl[_BLOCK]
+    cdef double th[_BLOCK]
+    cdef double tl[_BLOCK]
+    cdef Py_ssize_t i, bad = 0
+    if kind == _RELU:
+        for i in range(n):
+            hi[i] = _relu_determinant(a[i], c[i], b[i], &lo[i])
+        for i in range(n):
+            vh[i] = _relu_ratio(c[i], hi[i], lo[i], &root[i], &root_lo[i], &vl[i])
+        for i in range(n):
+            th[i] = _atan_tail(vh[i], vl[i], &tl[i])
+        for i in range(n):
+            out[i] = _relu_result(c[i], root[i], root_lo[i], vh[i], vl[i], th[i], tl[i])
+            bad += isnan(out[i])
+    else:
+        for i in range(n):
+            hi[i] = _erf_e(a[i], c[i], b[i], &lo[i], &root_lo[i], &root[i])
+        for i in range(n):
+            vh[i] = _erf_ratio(c[i], root[i], hi[i], lo[i], root_lo[i], &vl[i])
+        for i in range(n):
+            th[i] = _erf_atan_tail(vh[i], vl[i], &tl[i])
+        for i in range(n):
+            out[i] = _erf_result(c[i], vh[i], vl[i], th[i], tl[i])
+            bad += isnan(out[i])
+    return bad
+
+
 # -- ReLU --------------------------------------------------------------------------
 
 
@@ -461,7 +911,9 @@ cdef inline double _relu_value(_Cov* s) noexcept nogil:
     return _mul_dd(tot, tot_e + big_e + s.r_lo + phi_lo * s.c, _INV2PI_HI, _INV2PI_LO)
 
 
-cdef inline int _relu_pair(double a, double c, double b, double* out) noexcept nogil:
+cdef inline int _relu_pair_careful(
+    double a, double c, double b, double* out
+) noexcept nogil:
     cdef _Cov s
     cdef int status = _prepare(a, c, b, &s)
     if status:
@@ -473,6 +925,16 @@ cdef inline int _relu_pair(double a, double c, double b, double* out) noexcept n
     if s.ka != 0 or s.kb != 0:
         out[0] = ldexp(out[0], s.ka + s.kb)
     return 0
+
+
+cdef inline int _relu_pair(double a, double c, double b, double* out) noexcept nogil:
+    # The fast path where it applies, else the careful one.
+    cdef double value = _relu_fast(a, c, b) if _fast_path else NAN
+    if isnan(value):
+        return _relu_pair_careful(a, c, b, out)
+    out[0] = value
+    return 0
+
 
 
 cdef inline double _relu_slope(_Cov* s) noexcept nogil:
@@ -767,7 +1229,9 @@ cdef inline int _erf_prepare(double a, double c, double b, _ErfCov* t) noexcept 
     return 0
 
 
-cdef inline int _erf_pair(double a, double c, double b, double* out) noexcept nogil:
+cdef inline int _erf_pair_careful(
+    double a, double c, double b, double* out
+) noexcept nogil:
     # I = (2/pi) asin(c / sqrt(A B)) = (2/pi) atan2(c, sqrt(E)); the low part
     # of sqrt(E) enters through d atan2(c, x) / dx = -c / (c**2 + x**2) with
     # c**2 + E = A B.
@@ -781,6 +1245,15 @@ cdef inline int _erf_pair(double a, double c, double b, double* out) noexcept no
     out[0] = _mul_dd(theta, theta_lo, 4.0 * _INV2PI_HI, 4.0 * _INV2PI_LO)
     return 0
 
+
+
+cdef inline int _erf_pair(double a, double c, double b, double* out) noexcept nogil:
+    # The fast path where it applies, else the careful one.
+    cdef double value = _erf_fast(a, c, b) if _fast_path else NAN
+    if isnan(value):
+        return _erf_pair_careful(a, c, b, out)
+    out[0] = value
+    return 0
 
 cdef inline double _erf_slope(_ErfCov* t) noexcept nogil:
     # dI/dc12 = (2/pi) / sqrt(E).
@@ -1064,6 +1537,54 @@ cdef inline int _erf_mean(double a, double* out) noexcept nogil:
     return 0
 
 
+cdef inline Py_ssize_t _run_pair(_Job* job) noexcept nogil:
+    # Pair correlations block by block: the fast path over the whole block,
+    # then the careful path for the entries where it returned NaN (all of
+    # them when the fast path is off). Strided inputs and outputs go through
+    # contiguous buffers. Return the index of the first invalid element, or
+    # -1.
+    cdef double buffers[4][_BLOCK]
+    cdef const double* x[3]
+    cdef double* y
+    cdef Py_ssize_t block, start, i, j, m, bad, n = job.n
+    cdef int k, status = 0
+    for block in range((n + _BLOCK - 1) // _BLOCK):
+        start = block * _BLOCK
+        m = n - start if n - start < _BLOCK else _BLOCK
+        for k in range(3):
+            if job.xs[k] == 1:
+                x[k] = job.x[k] + start
+            else:
+                for i in range(m):
+                    buffers[k][i] = job.x[k][(start + i) * job.xs[k]]
+                x[k] = buffers[k]
+        y = job.y[0] + start if job.ys[0] == 1 else buffers[3]
+        if _fast_path:
+            bad = _pair_fast_block(job.kind, x[0], x[1], x[2], y, m)
+        else:
+            for i in range(m):
+                y[i] = NAN
+            bad = m
+        i = 0
+        while bad:
+            if isnan(y[i]):
+                bad -= 1
+                if job.kind == _RELU:
+                    status = _relu_pair_careful(x[0][i], x[1][i], x[2][i], &y[i])
+                else:
+                    status = _erf_pair_careful(x[0][i], x[1][i], x[2][i], &y[i])
+                if status:
+                    m = i
+                    break
+            i += 1
+        if job.ys[0] != 1:
+            for j in range(m):
+                job.y[0][(start + j) * job.ys[0]] = y[j]
+        if status:
+            return start + m
+    return -1
+
+
 cdef inline Py_ssize_t _run_job(_Job* job) noexcept nogil:
     # Return the index of the first invalid element, or -1.
     cdef Py_ssize_t i, n = job.n
@@ -1076,16 +1597,20 @@ cdef inline Py_ssize_t _run_job(_Job* job) noexcept nogil:
     cdef double* y2 = job.y[2]
     cdef Py_ssize_t t0 = job.ys[0], t1 = job.ys[1], t2 = job.ys[2]
     cdef double h[6]
+    cdef double one = 1.0
+    cdef _Job unit_pair
     cdef int j
+    if job.op == _OP_UNIT and job.what == 0:
+        unit_pair = job[0]
+        unit_pair.op = _OP_PAIR
+        unit_pair.x[0] = &one
+        unit_pair.x[1] = job.x[0]
+        unit_pair.x[2] = &one
+        unit_pair.xs[0] = 0
+        unit_pair.xs[1] = job.xs[0]
+        unit_pair.xs[2] = 0
     if job.op == _OP_PAIR:
-        if job.kind == _RELU:
-            for i in range(n):
-                if _relu_pair(x0[i * s0], x1[i * s1], x2[i * s2], &y0[i * t0]):
-                    return i
-        else:
-            for i in range(n):
-                if _erf_pair(x0[i * s0], x1[i * s1], x2[i * s2], &y0[i * t0]):
-                    return i
+        return _run_pair(job)
     elif job.op == _OP_GRADIENT:
         for i in range(n):
             if job.kind == _RELU:
@@ -1114,6 +1639,9 @@ cdef inline Py_ssize_t _run_job(_Job* job) noexcept nogil:
                     return i
             elif _relu_mean_derivative(x0[i * s0], &y0[i * t0]):
                 return i
+    elif job.what == 0:
+        # I(1, rho, 1) by the pair loop, with unit variances broadcast.
+        return _run_pair(&unit_pair)
     else:
         for i in range(n):
             if _unit(job.kind, job.what, job.order, x0[i * s0], &y0[i * t0]):
@@ -1129,18 +1657,70 @@ cdef _fma_clone_void _run_fma_clone(_Job* job, Py_ssize_t* bad) noexcept nogil:
     bad[0] = _run_job(job)
 
 
-cdef bint _USE_FMA_CLONE = reluspec_cpu_has_fma()
+cdef _avx512_clone_void _run_avx512_clone(_Job* job, Py_ssize_t* bad) noexcept nogil:
+    bad[0] = _run_job(job)
 
-#: Whether the loops run the clone compiled for processors with FMA.
-FMA_CLONE = bool(_USE_FMA_CLONE)
+
+cdef bint _HAS_FMA_CLONE = reluspec_cpu_has_fma()
+cdef bint _HAS_AVX512_CLONE = reluspec_cpu_has_avx512()
+cdef bint _USE_FMA_CLONE = _HAS_FMA_CLONE
+cdef bint _USE_AVX512_CLONE = _HAS_AVX512_CLONE
+# The fast path needs fma() as one instruction, and the careful path is faster
+# without it. Scalar and array calls take the same decision, so that they
+# return the same bits.
+cdef bint _fast_path = _USE_FMA_CLONE or _USE_AVX512_CLONE or RELUSPEC_BASELINE_FMA
 
 
 cdef Py_ssize_t _run(_Job* job) noexcept nogil:
     cdef Py_ssize_t bad
+    if _USE_AVX512_CLONE:
+        _run_avx512_clone(job, &bad)
+        return bad
     if _USE_FMA_CLONE:
         _run_fma_clone(job, &bad)
         return bad
     return _run_baseline(job)
+
+
+def instruction_set():
+    """Return the code the array loops run: ``"avx512"``, ``"avx2"`` (both
+    with FMA) or ``"baseline"``, and whether it takes the fast path."""
+    if _USE_AVX512_CLONE:
+        name = "avx512"
+    elif _USE_FMA_CLONE:
+        name = "avx2"
+    else:
+        name = "baseline"
+    return name, bool(_fast_path)
+
+
+def available_instruction_sets():
+    """Return the names of the compiled loop variants this processor runs."""
+    available = ["baseline"]
+    if _HAS_FMA_CLONE:
+        available.append("avx2")
+    if _HAS_AVX512_CLONE:
+        available.append("avx512")
+    return available
+
+
+def _select_instruction_set(str name):
+    """Run the loops with the code for ``name`` (see :func:`instruction_set`)
+    from now on, for tests that compare the variants on one machine.
+
+    ``"baseline"`` takes the fast path only where fma() is one instruction in
+    baseline code. Raises ValueError when the processor lacks ``name``.
+    """
+    global _USE_FMA_CLONE, _USE_AVX512_CLONE, _fast_path
+    available = available_instruction_sets()
+    if name not in available:
+        raise ValueError(
+            f"instruction set {name!r} is not available on this processor, "
+            f"which runs: {', '.join(available)}"
+        )
+    _USE_AVX512_CLONE = name == "avx512"
+    _USE_FMA_CLONE = name == "avx2"
+    _fast_path = _USE_FMA_CLONE or _USE_AVX512_CLONE or RELUSPEC_BASELINE_FMA
 
 
 cdef void _set_input(_Job* job, int k, const double[:] values):
@@ -1240,9 +1820,17 @@ def unit(int kind, int what, int order, const double[:] x, double[:] out):
 def unit_scalar(int kind, int what, int order, double x):
     """Scalar version of :func:`unit`; NaN on invalid input."""
     cdef double out
-    if _unit(kind, what, order, x, &out):
-        return NAN
-    return out
+    cdef Py_ssize_t bad
+    # Through the same code as the array loops, so that the bits agree.
+    cdef _Job job = _new_job(_OP_UNIT, kind, 1)
+    job.what = what
+    job.order = order
+    job.x[0] = &x
+    job.xs[0] = 1
+    job.y[0] = &out
+    job.ys[0] = 1
+    bad = _run(&job)
+    return NAN if bad >= 0 else out
 
 
 def unit_status(int kind, int what, double x):
@@ -1254,12 +1842,17 @@ def unit_status(int kind, int what, double x):
 def pair_scalar(int kind, double c11, double c12, double c22):
     """Scalar version of :func:`pair`; NaN on invalid input."""
     cdef double out
-    cdef int status
-    if kind == _RELU:
-        status = _relu_pair(c11, c12, c22, &out)
-    else:
-        status = _erf_pair(c11, c12, c22, &out)
-    return NAN if status else out
+    cdef Py_ssize_t bad
+    # Through the same code as the array loops, so that the bits agree.
+    cdef _Job job = _new_job(_OP_PAIR, kind, 1)
+    job.x[0] = &c11
+    job.x[1] = &c12
+    job.x[2] = &c22
+    job.xs[0] = job.xs[1] = job.xs[2] = 1
+    job.y[0] = &out
+    job.ys[0] = 1
+    bad = _run(&job)
+    return NAN if bad >= 0 else out
 
 
 def pair_gradient_scalar(int kind, double c11, double c12, double c22):
@@ -1292,3 +1885,25 @@ def polynomial_table():
     """Return the polynomial of the ReLU cancellation function ``G`` on
     [0, 1/4] as ``(centre, 1/half_width, c0_hi, c0_lo, (c1, ..., cn))``."""
     return _G_PIECE
+
+
+
+def fast_pair(int kind, double c11, double c12, double c22):
+    """Pair correlation by the fast path alone, NaN outside its region.
+
+    Compiled for the baseline instruction set; its bits equal those of the
+    SIMD loops, which run the same operations.
+    """
+    if kind == _RELU:
+        return _relu_fast(c11, c12, c22)
+    return _erf_fast(c11, c12, c22)
+
+
+def atan_tail(int kind, double v):
+    """Return ``(t, t_lo)`` with ``t + t_lo`` approximating ``1 - atan(v) / v``
+    for ``0 <= v <= 1``, as the fast path of ``kind`` evaluates it."""
+    cdef double lo
+    cdef double t = _atan_tail(v, 0.0, &lo) if kind == _RELU else _erf_atan_tail(
+        v, 0.0, &lo
+    )
+    return t, lo
