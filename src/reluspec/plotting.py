@@ -393,7 +393,7 @@ def _legend_handles(result, colors, classes_seen, kinds_seen, transitions_seen):
                     label=_STABILITY_LABELS[stability],
                 )
             )
-    for kind in ("branch_point", "fold", "first_order"):
+    for kind in ("branch_point", "fold", "first_order", "symmetry_breaking"):
         if kind in kinds_seen:
             handles.append(
                 Line2D(
@@ -789,7 +789,7 @@ def _diagram_legend_handles(activations, colors, kinds_seen, transition_seen):
     handles = [
         Line2D([], [], color=colors[a], linewidth=2.5, label=a) for a in activations
     ]
-    for kind in ("branch_point", "fold", "first_order"):
+    for kind in ("branch_point", "fold", "first_order", "symmetry_breaking"):
         if kind in kinds_seen:
             handles.append(
                 Line2D(
