@@ -451,7 +451,9 @@ _INSET_SIZE = 0.36
 def _zoom_window(result):
     """Return the alpha window of the zoom inset, or None when none is needed."""
     lo, hi = (float(a) for a in result.alpha_range)
-    alphas = {p.alpha for p in result.critical_points}
+    # Symmetry-breaking points can lie far from the transition; the inset
+    # resolves the branch point, the folds and the equal-F points.
+    alphas = {p.alpha for p in result.critical_points if p.kind != "symmetry_breaking"}
     alphas |= {t.alpha for t in result.transitions}
     alphas = sorted(a for a in alphas if lo <= a <= hi)
     if len(alphas) < 2:
