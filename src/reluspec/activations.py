@@ -321,34 +321,33 @@ class _ClosedFormActivation(Activation):
             raise _covariance_error(self._kind, a[bad], c[bad], b[bad], where, False)
         return _shaped(out, shape)
 
-    def pair_gradient(self, c11, c12, c22):
-        """Return ``(dI/dc11, dI/dc12, dI/dc22)``."""
+    def _pair_derivatives(self, scalar_kernel, array_kernel, count, c11, c12, c22):
+        """Evaluate ``count`` derivatives of the pair correlation on scalars or
+        broadcast arrays, raising ValueError at the first invalid covariance."""
         if _is_scalar(c11, c12, c22):
-            values = _kernels.pair_gradient_scalar(self._kind, c11, c12, c22)
+            values = scalar_kernel(self._kind, c11, c12, c22)
             if values is not None:
                 return tuple(np.float64(v) for v in values)
         shape, (a, c, b) = _flat_broadcast(c11, c12, c22)
-        outs = [np.empty(a.shape[0]) for _ in range(3)]
-        bad = _call_kernel(_kernels.pair_gradient, (self._kind,), (a, c, b), outs)
+        outs = [np.empty(a.shape[0]) for _ in range(count)]
+        bad = _call_kernel(array_kernel, (self._kind,), (a, c, b), outs)
         if bad >= 0:
             where = _index_text(bad, shape)
             raise _covariance_error(self._kind, a[bad], c[bad], b[bad], where, True)
         return tuple(_shaped(o, shape) for o in outs)
 
+    def pair_gradient(self, c11, c12, c22):
+        """Return ``(dI/dc11, dI/dc12, dI/dc22)``."""
+        return self._pair_derivatives(
+            _kernels.pair_gradient_scalar, _kernels.pair_gradient, 3, c11, c12, c22
+        )
+
     def pair_hessian(self, c11, c12, c22):
         """Return ``(I_11_11, I_11_12, I_11_22, I_12_12, I_12_22, I_22_22)``,
         where ``I_11_12 = d^2 I / dc11 dc12`` and so on."""
-        if _is_scalar(c11, c12, c22):
-            values = _kernels.pair_hessian_scalar(self._kind, c11, c12, c22)
-            if values is not None:
-                return tuple(np.float64(v) for v in values)
-        shape, (a, c, b) = _flat_broadcast(c11, c12, c22)
-        outs = [np.empty(a.shape[0]) for _ in range(6)]
-        bad = _call_kernel(_kernels.pair_hessian, (self._kind,), (a, c, b), outs)
-        if bad >= 0:
-            where = _index_text(bad, shape)
-            raise _covariance_error(self._kind, a[bad], c[bad], b[bad], where, True)
-        return tuple(_shaped(o, shape) for o in outs)
+        return self._pair_derivatives(
+            _kernels.pair_hessian_scalar, _kernels.pair_hessian, 6, c11, c12, c22
+        )
 
     def _mean(self, c11, derivative):
         shape, (a,) = _flat_broadcast(c11)
