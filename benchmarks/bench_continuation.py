@@ -126,7 +126,7 @@ def bratu_case(N: int):
 
 
 def bratu_reference(problem, u, lam):
-    """The discrete fold from F = 0, F_u phi = 0, |phi| = 1 solved by scipy."""
+    """Solve F = 0, F_u phi = 0, |phi| = 1 with scipy for the discrete fold."""
     n = problem.n
 
     def system(x):
@@ -157,7 +157,7 @@ def s_curve_case():
 
 
 def gradient_3d_case():
-    """A 3-D gradient system over p in [0.1, 1e4] on the log scale, no events.
+    """Build a 3-D gradient system over p in [0.1, 1e4] on the log scale, no events.
 
     f = sum_i (u_i - c_i(p))^2 / 2 + (u_0 u_1 u_2) / 10 with c(p) =
     (tanh(ln p), 1 / (1 + p), ln(1 + p) / 10): the size and cost of the

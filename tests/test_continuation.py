@@ -71,7 +71,8 @@ def assert_branch_invariants(problem, branch):
     for point in branch.special_points:
         first, second = point.bracket
         assert second == first + 1
-        assert 0 <= first and second < len(branch)
+        assert first >= 0
+        assert second < len(branch)
         assert np.max(np.abs(problem.residual(point.u.copy(), point.p))) <= RESIDUAL_TOL
         assert point.test_value <= point.tolerance
         z_a = internal_point(branch, branch.u[first], branch.p[first])
@@ -410,7 +411,8 @@ def test_bratu_exact_solution_formula():
 
         for x in (mpmath.mpf("0.1"), mpmath.mpf("0.5"), mpmath.mpf("0.77")):
             assert abs(mpmath.diff(u, x, 2) + lam * mpmath.exp(u(x))) < 1e-20
-        assert abs(u(0)) < 1e-25 and abs(u(1)) < 1e-25
+        assert abs(u(0)) < 1e-25
+        assert abs(u(1)) < 1e-25
 
 
 def discrete_bratu_fold(problem, guess_u, guess_lam):

@@ -313,7 +313,7 @@ def test_full_label_counts_at_least_ansatz(relu3):
         assert np.all(branch.n_unstable_full >= branch.n_unstable)
 
 
-def test_relu3_R_below_S_is_a_full_space_saddle(relu3):
+def test_relu3_R_below_S_full_saddle(relu3):
     """At large alpha the R < S state is a minimum inside the ansatz but has a
     symmetry-breaking unstable direction, found by a dense eigendecomposition
     of the full-space Hessian (an algorithm independent of the block method

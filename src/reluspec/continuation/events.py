@@ -160,7 +160,7 @@ class _Root:
 
 
 def _changes_sign(f_a: float, f_b: float) -> bool:
-    """Whether a test changes sign on (a, b].
+    """Return True if a test changes sign on (a, b].
 
     A zero at a belongs to the previous step.
     """
@@ -352,7 +352,8 @@ def _null_vectors(point: PointData, multiplicity: int, n: int) -> np.ndarray:
 
 
 def _inside_bracket(segment: Segment, point: PointData) -> bool:
-    """Whether the point lies between a and b: no farther from either than a from b."""
+    """Return True if the point lies between a and b, no farther from either
+    than a is from b."""
     chord = np.linalg.norm(segment.b.z - segment.a.z)
     limit = chord * (1.0 + 1e-6) + 1e-12
     return bool(

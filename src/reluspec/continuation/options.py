@@ -232,7 +232,7 @@ class ContinuationOptions:
 
     @property
     def detects_events(self) -> bool:
-        """Whether any kind of special point is detected."""
+        """Return True if any kind of special point is detected."""
         return bool(
             self.detect_folds
             or self.detect_branch_points

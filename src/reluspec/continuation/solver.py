@@ -296,7 +296,7 @@ class _Tracer:
         return point
 
     def closes_loop(self, predictor, new: PointData) -> bool:
-        """Whether the accepted step to ``new`` passed through the start point."""
+        """Return True if the accepted step to ``new`` passed the start point."""
         if len(self.points) < 5:
             return False
         start = self.points[0]
