@@ -170,6 +170,7 @@ from libc.math cimport (
     isfinite,
     isnan,
     ldexp,
+    log,
     signbit,
     sqrt,
     sqrtf,
@@ -1907,3 +1908,316 @@ def atan_tail(int kind, double v):
         v, 0.0, &lo
     )
     return t, lo
+
+
+# -- site-symmetric free energy ------------------------------------------------
+#
+# F(R, S, C) = K alpha eps_g - s for the site-symmetric ansatz, with the same
+# operations, in the same order, as reluspec.theory.free_energy and
+# reluspec.theory.entropy, so that both return the same bits. The pair
+# correlations go through _run like the scalar entry points above. These
+# functions validate nothing beyond what they need to compute: a status other
+# than 0 tells the caller to take the Python path, which raises the error.
+
+cdef inline void _log_argument(
+    double x, double one_minus_x, double one_plus_x, double offset,
+    double* argument, double* argument_minus_one
+) noexcept nogil:
+    # (1 - x**2 + offset, offset - x**2) without cancellation in 1 - x**2.
+    argument_minus_one[0] = offset - x * x
+    if fabs(x) >= 0.5:
+        argument[0] = one_minus_x * one_plus_x + offset
+    else:
+        argument[0] = (1.0 + offset) - x * x
+
+
+cdef inline double _log1p_minus_identity(double x, double one_plus_x) noexcept nogil:
+    # ln(1 + x) - x by the series in t = x / (2 + x) for |x| <= 1/2.
+    cdef double t, t_squared, power, series, term
+    cdef int n
+    if fabs(x) > 0.5:
+        return log(one_plus_x) - x
+    t = x / (2.0 + x)
+    t_squared = t * t
+    power = t * t_squared
+    series = 0.0
+    n = 3
+    while power != 0.0:
+        term = power / n
+        series += term
+        if fabs(term) <= 1e-17 * fabs(series):
+            break
+        power *= t_squared
+        n += 2
+    return (-x) * x / (2.0 + x) + 2.0 * series
+
+
+cdef inline int _symmetric_arguments(
+    double R, double S, double C, double K, double* k, double* d, double* u,
+    double* A, double* A1, double* B, double* B1
+) noexcept nogil:
+    cdef double one_minus_R, one_plus_R
+    if not (isfinite(R) and isfinite(S) and isfinite(C) and isfinite(K)):
+        return 1
+    if not (K >= 1.0 and fabs(R) <= 1.0 and fabs(S) <= 1.0 and fabs(C) <= 1.0):
+        return 1
+    k[0] = K - 1.0
+    one_minus_R = 1.0 - R
+    one_plus_R = 1.0 + R
+    d[0] = R - S
+    u[0] = R + k[0] * S
+    _log_argument(d[0], one_minus_R + S, one_plus_R - S, -C, A, A1)
+    _log_argument(
+        u[0], one_minus_R - k[0] * S, one_plus_R + k[0] * S, k[0] * C, B, B1
+    )
+    if (k[0] > 0.0 and not A[0] > 0.0) or not B[0] > 0.0:
+        return 1
+    return 0
+
+
+cdef inline int _unit_run(
+    int kind, int what, int order, double* x, double* y, Py_ssize_t n
+) noexcept:
+    cdef _Job job = _new_job(_OP_UNIT, kind, n)
+    job.what = what
+    job.order = order
+    job.x[0] = x
+    job.xs[0] = 1
+    job.y[0] = y
+    job.ys[0] = 1
+    return 1 if _run(&job) >= 0 else 0
+
+
+def symmetric_free_energy(
+    int kind, double R, double S, double C, double alpha, double K
+):
+    """Return ``F = K alpha eps_g - s`` of the site-symmetric ansatz, or NaN
+    where the inputs need the validating Python path."""
+    cdef double k, d, u, A, A1, B, B1, entropy, error, coupling
+    cdef double x[3]
+    cdef double y[3]
+    cdef double slope
+    if not (isfinite(alpha) and alpha >= 0.0):
+        return NAN
+    if _symmetric_arguments(R, S, C, K, &k, &d, &u, &A, &A1, &B, &B1):
+        return NAN
+    entropy = -(k * d * d + u * u) / 2.0
+    entropy += _log1p_minus_identity(B1, B) / 2.0
+    if k > 0.0:
+        entropy += k * _log1p_minus_identity(A1, A) / 2.0
+    x[0] = 1.0 - R
+    if _unit_run(kind, 2, 1, x, y, 1):
+        return NAN
+    error = y[0]
+    if K != 1.0:
+        x[0] = 0.0
+        x[1] = C
+        x[2] = S
+        if _unit_run(kind, 1, 1, x, y, 1):
+            return NAN
+        slope = y[0]
+        if _unit_run(kind, 3, 1, x, y, 3):
+            return NAN
+        coupling = slope * (C - 2.0 * S) + (y[1] - 2.0 * y[2])
+        error = error + 0.5 * (K - 1.0) * coupling
+    return K * alpha * error - entropy
+
+
+def symmetric_free_energy_derivatives(
+    int kind, double R, double S, double C, double alpha, double K, double[::1] out
+):
+    """Write the gradient (3), Hessian (9, row-major) and eps_g gradient (3)
+    of the site-symmetric free energy into ``out[:15]``; return 0, or 1 where
+    the inputs need the validating Python path."""
+    if out.shape[0] < 15:
+        raise ValueError(f"out has {out.shape[0]} elements; it needs 15")
+    return _symmetric_derivatives(kind, R, S, C, alpha, K, &out[0])
+
+
+cdef int _symmetric_derivatives(
+    int kind, double R, double S, double C, double alpha, double K, double* out
+) noexcept:
+    cdef double k, d, u, A, A1, B, B1, ka, half_k, AA, BB
+    cdef double x[3]
+    cdef double slope[3]
+    cdef double curvature[3]
+    cdef double weight[3]
+    cdef double a[3]
+    cdef double b[3]
+    cdef double ha[9]
+    cdef double hb[9]
+    cdef int i, j
+    if not (isfinite(alpha) and alpha >= 0.0):
+        return 1
+    if _symmetric_arguments(R, S, C, K, &k, &d, &u, &A, &A1, &B, &B1):
+        return 1
+    x[0] = R
+    x[1] = S
+    x[2] = C
+    if _unit_run(kind, 1, 1, x, slope, 3) or _unit_run(kind, 1, 2, x, curvature, 3):
+        return 1
+    weight[0] = -1.0
+    weight[1] = -(K - 1.0)
+    weight[2] = 0.5 * (K - 1.0)
+    a[0] = -2.0 * d
+    a[1] = 2.0 * d
+    a[2] = -1.0
+    b[0] = -2.0 * u
+    b[1] = -2.0 * k * u
+    b[2] = k
+    for i in range(9):
+        ha[i] = 0.0
+        hb[i] = 0.0
+    ha[0] = -2.0
+    ha[1] = 2.0
+    ha[3] = 2.0
+    ha[4] = -2.0
+    hb[0] = -2.0
+    hb[1] = -2.0 * k
+    hb[3] = -2.0 * k
+    hb[4] = -2.0 * k * k
+    ka = K * alpha
+    half_k = 0.5 * k
+    AA = A * A
+    BB = B * B
+    for i in range(3):
+        out[12 + i] = weight[i] * slope[i]
+        out[i] = ka * out[12 + i] - (half_k * a[i] / A + 0.5 * b[i] / B)
+        for j in range(3):
+            out[3 + 3 * i + j] = ka * (weight[i] * curvature[i] if i == j else 0.0) - (
+                half_k * (ha[3 * i + j] / A - a[i] * a[j] / AA)
+                + 0.5 * (hb[3 * i + j] / B - b[i] * b[j] / BB)
+            )
+    return 0
+
+
+cdef inline bint _symmetric_valid(double R, double S, double C, double K) noexcept nogil:
+    # Finite correlations with both entropy arguments positive, as
+    # SpecializationProblem.is_valid tests them.
+    cdef double k = K - 1.0
+    cdef double d = R - S
+    cdef double m = R + k * S
+    if not (isfinite(R) and isfinite(S) and isfinite(C)):
+        return False
+    if fabs(R) > 1.0 or fabs(S) > 1.0 or fabs(C) > 1.0:
+        return False
+    return 1.0 - C - d * d > 0.0 and 1.0 + k * C - m * m > 0.0
+
+
+cdef inline int _solve_small(double* M, double* rhs, int n) noexcept nogil:
+    # Solve M x = rhs in place (x in rhs) for n <= 3 by Gaussian elimination
+    # with partial pivoting; M is row-major n x n and is overwritten.
+    cdef int i, j, r, p
+    cdef double big, f, t
+    for i in range(n):
+        p = i
+        big = fabs(M[i * n + i])
+        for r in range(i + 1, n):
+            if fabs(M[r * n + i]) > big:
+                big = fabs(M[r * n + i])
+                p = r
+        if not big > 0.0 or not isfinite(big):
+            return 1
+        if p != i:
+            for j in range(n):
+                t = M[i * n + j]
+                M[i * n + j] = M[p * n + j]
+                M[p * n + j] = t
+            t = rhs[i]
+            rhs[i] = rhs[p]
+            rhs[p] = t
+        for r in range(i + 1, n):
+            f = M[r * n + i] / M[i * n + i]
+            for j in range(i, n):
+                M[r * n + j] -= f * M[i * n + j]
+            rhs[r] -= f * rhs[i]
+    for i in range(n - 1, -1, -1):
+        t = rhs[i]
+        for j in range(i + 1, n):
+            t -= M[i * n + j] * rhs[j]
+        rhs[i] = t / M[i * n + i]
+    return 0
+
+
+def symmetric_newton(
+    int kind, double K, double alpha, double[::1] u, double tol, int max_iter,
+    bint unspecialized, double[::1] info
+):
+    """Newton's method for ``grad F = 0`` of the site-symmetric free energy.
+
+    ``u`` holds the start ``(R, S, C)`` and receives the last iterate. With
+    ``unspecialized`` the iteration runs in ``(m, C)`` on ``R = S = m / K``
+    from the projection of the start. Full steps are halved (down to 1e-8)
+    until they stay inside the domain; the iteration stops when a step is at
+    most ``tol`` times ``max(1, |u|)``. Returns 0 on convergence, 1 for a
+    start outside the domain, 2 where the Hessian is singular or a
+    derivative fails, 3 after ``max_iter`` steps. ``info`` receives the
+    max-norm of the last gradient and the number of steps.
+    """
+    cdef double buffer[15]
+    cdef double M[9]
+    cdef double step[3]
+    cdef double trial[3]
+    cdef double y[2]
+    cdef double t, norm, size, largest, inv_k = 1.0 / K
+    cdef int i, j, iteration, n = 2 if unspecialized else 3
+    if u.shape[0] != 3 or info.shape[0] < 2:
+        raise ValueError("u needs 3 elements and info 2")
+    info[0] = INFINITY
+    info[1] = 0.0
+    if unspecialized:
+        # m = R + (K - 1) S of the start, and C.
+        y[0] = u[0] + (K - 1.0) * u[1]
+        y[1] = u[2]
+        u[0] = y[0] * inv_k
+        u[1] = y[0] * inv_k
+    if not _symmetric_valid(u[0], u[1], u[2], K):
+        return 1
+    for iteration in range(max_iter):
+        info[1] = iteration + 1
+        if _symmetric_derivatives(kind, u[0], u[1], u[2], alpha, K, buffer):
+            return 2
+        norm = fmax(fabs(buffer[0]), fmax(fabs(buffer[1]), fabs(buffer[2])))
+        info[0] = norm
+        if unspecialized:
+            # Project onto e_m = (1/K, 1/K, 0) and e_C = (0, 0, 1).
+            M[0] = (buffer[3] + buffer[4] + buffer[6] + buffer[7]) * inv_k * inv_k
+            M[1] = (buffer[5] + buffer[8]) * inv_k
+            M[2] = M[1]
+            M[3] = buffer[11]
+            step[0] = -(buffer[0] + buffer[1]) * inv_k
+            step[1] = -buffer[2]
+        else:
+            for i in range(9):
+                M[i] = buffer[3 + i]
+            for i in range(3):
+                step[i] = -buffer[i]
+        if _solve_small(M, step, n):
+            return 2
+        if unspecialized:
+            y[0] += step[0]
+            y[1] += step[1]
+            u[0] = y[0] * inv_k
+            u[1] = y[0] * inv_k
+            u[2] = y[1]
+            if not _symmetric_valid(u[0], u[1], u[2], K):
+                return 2
+            size = fmax(1.0, fmax(fabs(y[0]), fabs(y[1])))
+            if fmax(fabs(step[0]), fabs(step[1])) <= tol * size:
+                return 0
+            continue
+        t = 1.0
+        while True:
+            for i in range(3):
+                trial[i] = u[i] + t * step[i]
+            if _symmetric_valid(trial[0], trial[1], trial[2], K) or not t > 1e-8:
+                break
+            t *= 0.5
+        largest = 0.0
+        for i in range(3):
+            u[i] = trial[i]
+            largest = fmax(largest, fabs(t * step[i]))
+        size = fmax(1.0, fmax(fabs(u[0]), fmax(fabs(u[1]), fabs(u[2]))))
+        if largest <= tol * size:
+            return 0
+    return 3

@@ -20,11 +20,13 @@ branch therefore leaves the unspecialised one exactly where
 from __future__ import annotations
 
 import logging
+import math
 import numbers
 
 import numpy as np
 
-from ..activations import Activation, activation as lookup_activation
+from .. import _kernels
+from ..activations import Activation, Erf, ReLU, activation as lookup_activation
 from ..continuation import ContinuationError, ContinuationProblem
 from ..theory.free_energy import (
     symmetric_free_energy,
@@ -92,6 +94,9 @@ class SpecializationProblem:
         self.e_C = np.array([0.0, 0.0, 1.0])
         self._cache_key = None
         self._cache_value = None
+        # Kernel code for the compiled free energy and Newton iteration, or
+        # None for activations that only have the Python expressions.
+        self._kind = activation._kind if type(activation) in (ReLU, Erf) else None
 
     @property
     def residual_scale(self) -> np.ndarray:
@@ -116,12 +121,14 @@ class SpecializationProblem:
 
     def is_valid(self, u) -> bool:
         """Return True when ``u`` is finite and inside the entropy's domain."""
-        u = np.asarray(u, dtype=float)
-        if u.shape != (3,) or not np.all(np.isfinite(u)):
+        try:
+            R, S, C = (float(x) for x in u)
+        except (TypeError, ValueError):
             return False
-        if abs(u[0]) > 1 or abs(u[1]) > 1 or abs(u[2]) > 1:
+        if not (abs(R) <= 1 and abs(S) <= 1 and abs(C) <= 1):
+            # Also False for NaN.
             return False
-        a, b = self.entropy_arguments(u)
+        a, b = self.entropy_arguments((R, S, C))
         return a > 0 and b > 0
 
     # -- free energy and its derivatives ---------------------------------------
@@ -130,14 +137,28 @@ class SpecializationProblem:
         the last point because Newton's method needs all three there."""
         key = (float(u[0]), float(u[1]), float(u[2]), float(alpha))
         if self._cache_key != key:
-            self._cache_value = symmetric_free_energy_derivatives(
-                self.activation, key[0], key[1], key[2], key[3], self.K
-            )
+            self._cache_value = None
+            if self._kind is not None:
+                out = np.empty(15)
+                if not _kernels.symmetric_free_energy_derivatives(
+                    self._kind, key[0], key[1], key[2], key[3], self.K, out
+                ):
+                    self._cache_value = out[:3], out[3:12].reshape(3, 3), out[12:]
+            if self._cache_value is None:
+                self._cache_value = symmetric_free_energy_derivatives(
+                    self.activation, key[0], key[1], key[2], key[3], self.K
+                )
             self._cache_key = key
         return self._cache_value
 
     def free_energy(self, u, alpha: float) -> float:
         R, S, C = u
+        if self._kind is not None:
+            value = _kernels.symmetric_free_energy(
+                self._kind, float(R), float(S), float(C), float(alpha), self.K
+            )
+            if not math.isnan(value):
+                return value
         return float(symmetric_free_energy(self.activation, R, S, C, alpha, self.K))
 
     def gradient(self, u, alpha: float) -> np.ndarray:
@@ -267,7 +288,16 @@ class SpecializationProblem:
                 "are positive"
             )
         norm = np.inf
-        for iteration in range(max_iter):
+        python_steps = max_iter
+        if self._kind is not None:
+            info = np.empty(2)
+            status = _kernels.symmetric_newton(
+                self._kind, self.K, alpha, u, tol, max_iter, False, info
+            )
+            if status == 0:
+                return u
+            norm, python_steps = info[0], 0
+        for _ in range(python_steps):
             g = self.gradient(u, alpha)
             norm = float(np.max(np.abs(g)))
             H = self.hessian(u, alpha)
@@ -297,8 +327,15 @@ class SpecializationProblem:
         """
         K, e_m, e_C = self.K, self.e_m, self.e_C
         _, m, C = self.symmetric_coordinates(u0)
+        if self._kind is not None:
+            u = np.array(u0, dtype=float)
+            status = _kernels.symmetric_newton(
+                self._kind, K, alpha, u, tol, max_iter, True, np.empty(2)
+            )
+            if status == 0:
+                return u
         y = np.array([m, C])
-        for _ in range(max_iter):
+        for _ in range(0 if self._kind is not None else max_iter):
             u = y[0] * e_m + y[1] * e_C
             if not self.is_valid(u):
                 break

@@ -340,8 +340,8 @@ def symmetric_entropy_hessian(R, S, C, K) -> np.ndarray:
     arguments = _validated_log_arguments(R, S, C, K)
     k, A, B = arguments.k, arguments.A, arguments.B
     a, b = _argument_gradients(arguments)
-    hessian_A = _A_HESSIAN / A - np.outer(a, a) / A**2
-    hessian_B = _b_hessian(k) / B - np.outer(b, b) / B**2
+    hessian_A = _A_HESSIAN / A - np.outer(a, a) / (A * A)
+    hessian_B = _b_hessian(k) / B - np.outer(b, b) / (B * B)
     return 0.5 * k * hessian_A + 0.5 * hessian_B
 
 
@@ -361,8 +361,8 @@ def symmetric_entropy_derivatives(R, S, C, K, order=2):
     a, b = _argument_gradients(arguments)
     gradient = 0.5 * k * a / A + 0.5 * b / B
     b_hessian = _b_hessian(k)
-    hessian = 0.5 * k * (_A_HESSIAN / A - np.outer(a, a) / A**2) + 0.5 * (
-        b_hessian / B - np.outer(b, b) / B**2
+    hessian = 0.5 * k * (_A_HESSIAN / A - np.outer(a, a) / (A * A)) + 0.5 * (
+        b_hessian / B - np.outer(b, b) / (B * B)
     )
     if order == 2:
         return gradient, hessian

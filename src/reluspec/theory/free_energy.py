@@ -28,10 +28,13 @@ points (folds, branch points) beyond double precision.
 
 from __future__ import annotations
 
+import math
+
 import mpmath
 import numpy as np
 
-from reluspec.activations import Activation
+from reluspec import _kernels
+from reluspec.activations import Activation, Erf, ReLU
 from reluspec.theory.entropy import (
     check_dps,
     check_finite_scalar,
@@ -71,6 +74,12 @@ __all__ = [
 
 # Extra decimal digits carried inside the mpmath functions.
 _GUARD_DIGITS = 10
+
+# Activations whose site-symmetric free energy and derivatives the compiled
+# functions of ``_kernels`` evaluate. They return the same bits as the
+# Python expressions below, which remain the path for other activations and
+# for inputs the compiled functions decline (then the Python path raises).
+_COMPILED = (ReLU, Erf)
 
 
 def _check_alpha(alpha) -> float:
@@ -131,6 +140,13 @@ def symmetric_free_energy(activation: Activation, R, S, C, alpha, K) -> float:
         parameters lie outside the domain of the entropy (see
         :func:`reluspec.theory.entropy.symmetric_entropy`).
     """
+    if type(activation) in _COMPILED:
+        try:
+            value = _kernels.symmetric_free_energy(activation._kind, R, S, C, alpha, K)
+        except TypeError:
+            value = math.nan
+        if not math.isnan(value):
+            return value
     R, S, C, alpha, K = _check_inputs(R, S, C, alpha, K)
     entropy_part = symmetric_entropy(R, S, C, K)
     error = symmetric_generalization_error(activation, R, S, C, K)
@@ -246,8 +262,19 @@ def symmetric_free_energy_derivatives(activation: Activation, R, S, C, alpha, K,
     derivative of the gradient with respect to alpha. The values equal those
     of the separate functions of this module; one call validates the inputs
     once and evaluates each derivative of the pair correlation once, which is
-    what Newton's method and continuation need at every iterate.
+    what Newton's method and continuation need at every iterate. For ReLU and
+    erf, ``order = 2`` runs in compiled code and returns views of one array.
     """
+    if order == 2 and type(activation) in _COMPILED:
+        out = np.empty(15)
+        try:
+            status = _kernels.symmetric_free_energy_derivatives(
+                activation._kind, R, S, C, alpha, K, out
+            )
+        except TypeError:
+            status = 1
+        if status == 0:
+            return out[:3], out[3:12].reshape(3, 3), out[12:]
     R, S, C, alpha, K = _check_inputs(R, S, C, alpha, K)
     entropy_parts = symmetric_entropy_derivatives(R, S, C, K, order)
     k1 = K - 1.0
