@@ -17,6 +17,7 @@ from reluspec.theory.free_energy import (
     symmetric_free_energy_gradient,
     symmetric_free_energy_gradient_mp,
     symmetric_free_energy_hessian,
+    symmetric_free_energy_derivatives,
     symmetric_free_energy_mp,
     symmetric_free_energy_third_derivative,
 )
@@ -407,6 +408,7 @@ def test_full_gradient_matches_finite_differences(activation):
 
 SYMMETRIC_FUNCTIONS = [
     symmetric_free_energy,
+    symmetric_free_energy_derivatives,
     symmetric_free_energy_gradient,
     symmetric_free_energy_hessian,
     symmetric_free_energy_alpha_derivative_of_gradient,
@@ -511,3 +513,54 @@ def test_fused_derivatives_reject_bad_order():
         symmetric_free_energy_derivatives(
             activation("relu"), 0.5, 0.1, 0.0, 1.0, 3, order=4
         )
+
+
+# -- compiled evaluation ---------------------------------------------------------
+
+# States near perfect learning, where the entropy's arguments are small and
+# the factored forms and the series of ln(1 + x) - x take over.
+near_perfect_states = st.builds(
+    lambda act, K, gap, s, c, alpha: (act, K, 1.0 - gap, s * gap, c * gap, alpha),
+    st.sampled_from(ACTIVATIONS),
+    st.sampled_from([2, 3, 10, 7.5, 1000]),
+    st.floats(min_value=1e-14, max_value=1e-2),
+    st.floats(min_value=-0.5, max_value=0.5),
+    st.floats(min_value=-0.5, max_value=0.5),
+    st.floats(min_value=1e-3, max_value=1e3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(site_symmetric_states, near_perfect_states))
+def test_compiled_free_energy_equals_python_expressions(state):
+    """The compiled F and derivatives repeat the Python expressions operation
+    by operation, and the pair correlations run through the same kernel
+    loop, so the bits agree exactly."""
+    import sys
+
+    module = sys.modules["reluspec.theory.free_energy"]
+    act, K, R, S, C, alpha = state
+    try:
+        expected = module._symmetric_free_energy_derivatives_python(
+            act, R, S, C, alpha, K, 2
+        )
+        expected_F = module._symmetric_free_energy_python(act, R, S, C, alpha, K)
+    except ValueError:
+        # Rounding put the state outside the domain: both paths must refuse.
+        with pytest.raises(ValueError):
+            symmetric_free_energy_derivatives(act, R, S, C, alpha, K)
+        return
+    values = symmetric_free_energy_derivatives(act, R, S, C, alpha, K)
+    for value, reference in zip(values, expected):
+        np.testing.assert_array_equal(value, reference)
+    assert symmetric_free_energy(act, R, S, C, alpha, K) == expected_F
+
+
+@pytest.mark.parametrize("value", ["0.3", 0.3 + 0.1j, [0.3]])
+def test_compiled_path_leaves_odd_inputs_to_validation(value):
+    """Inputs the compiled functions cannot take reach the validating path,
+    which names the argument."""
+    with pytest.raises(ValueError, match="R = .* must be a finite real number"):
+        symmetric_free_energy_derivatives(ReLU(), value, 0.1, 0.1, 1.0, 3)
+    with pytest.raises(ValueError, match="R = .* must be a finite real number"):
+        symmetric_free_energy(ReLU(), value, 0.1, 0.1, 1.0, 3)

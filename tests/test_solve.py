@@ -17,6 +17,7 @@ from scipy.optimize import minimize
 import reference_free_energy as ref
 import reluspec as rs
 from reluspec.theory.free_energy import free_energy_gradient
+from reluspec.analysis.problem import StationaryPointError
 from reluspec.order_parameters import symmetric_matrices
 
 
@@ -361,3 +362,46 @@ def test_symmetry_breaking_points_reported(relu3):
         )
         small = np.sort(np.abs(dense))[:2]
         assert np.all(small < 1e-7 * np.max(np.abs(dense)))
+
+
+# -- compiled Newton's method --------------------------------------------------------
+
+
+def _python_path_problem(name, K):
+    """Return the problem of a subclass of the activation, which the compiled
+    functions do not take, so that it runs the Python expressions."""
+    base = type(rs.SpecializationProblem(name, K).activation)
+    return rs.SpecializationProblem(type("Python" + base.__name__, (base,), {})(), K)
+
+
+@pytest.mark.parametrize("name, K", [("relu", 3), ("erf", 5), ("relu", 40)])
+@pytest.mark.parametrize("alpha", [2.0, 30.0])
+def test_compiled_newton_matches_python_newton(name, K, alpha):
+    """From the same starts, the compiled iteration and the Python one reach
+    the same stationary points to the tolerance 1e-12 of both."""
+    problem = rs.SpecializationProblem(name, K)
+    python_problem = _python_path_problem(name, K)
+    assert problem._kind is not None and python_problem._kind is None
+    for start in ([0.0, 0.0, 0.0], [0.9, 0.01, 0.01], [0.5, 0.3, 0.2]):
+        for method in ("stationary_point", "unspecialized_state"):
+            try:
+                expected = getattr(python_problem, method)(start, alpha)
+            except StationaryPointError:
+                with pytest.raises(StationaryPointError):
+                    getattr(problem, method)(start, alpha)
+                continue
+            found = getattr(problem, method)(start, alpha)
+            np.testing.assert_allclose(found, expected, rtol=0, atol=1e-11)
+            assert np.max(np.abs(problem.gradient(found, alpha))) <= 1e-9 * (
+                1 + alpha**2
+            )
+
+
+def test_compiled_newton_reports_failure():
+    problem = rs.SpecializationProblem("relu", 3)
+    with pytest.raises(StationaryPointError, match="outside the domain"):
+        problem.stationary_point([0.9, 0.9, 0.0], 5.0)
+    with pytest.raises(
+        StationaryPointError, match="within 1 iterations .* gradient max-norm"
+    ):
+        problem.stationary_point([0.5, 0.1, 0.1], 5.0, max_iter=1)

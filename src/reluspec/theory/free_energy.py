@@ -147,6 +147,11 @@ def symmetric_free_energy(activation: Activation, R, S, C, alpha, K) -> float:
             value = math.nan
         if not math.isnan(value):
             return value
+    return _symmetric_free_energy_python(activation, R, S, C, alpha, K)
+
+
+def _symmetric_free_energy_python(activation, R, S, C, alpha, K) -> float:
+    """Evaluate :func:`symmetric_free_energy` by the Python expressions."""
     R, S, C, alpha, K = _check_inputs(R, S, C, alpha, K)
     entropy_part = symmetric_entropy(R, S, C, K)
     error = symmetric_generalization_error(activation, R, S, C, K)
@@ -275,6 +280,14 @@ def symmetric_free_energy_derivatives(activation: Activation, R, S, C, alpha, K,
             status = 1
         if status == 0:
             return out[:3], out[3:12].reshape(3, 3), out[12:]
+    return _symmetric_free_energy_derivatives_python(
+        activation, R, S, C, alpha, K, order
+    )
+
+
+def _symmetric_free_energy_derivatives_python(activation, R, S, C, alpha, K, order):
+    """Evaluate :func:`symmetric_free_energy_derivatives` by the Python
+    expressions."""
     R, S, C, alpha, K = _check_inputs(R, S, C, alpha, K)
     entropy_parts = symmetric_entropy_derivatives(R, S, C, K, order)
     k1 = K - 1.0
