@@ -92,7 +92,7 @@ def fake_diagram(monkeypatch):
     calls = []
 
     def phase_diagram(
-        activations, Ks, alpha=(0.5, 100.0), *, options=None, progress=True
+        activations, Ks, alpha=(0.5, 100.0), *, options=None, progress=True, workers=1
     ):
         calls.append(
             {
@@ -101,6 +101,7 @@ def fake_diagram(monkeypatch):
                 "alpha": alpha,
                 "options": options,
                 "progress": progress,
+                "workers": workers,
             }
         )
         return first_order_diagram()
@@ -362,6 +363,17 @@ def test_diagram_passes_parsed_arguments(fake_diagram, capsys):
     assert fake_diagram[1]["activations"] == ["relu", "erf"]
     assert fake_diagram[1]["Ks"] == list(range(2, 11))
     assert fake_diagram[1]["progress"] is True
+    assert fake_diagram[1]["workers"] == 0
+
+    assert cli.main(["diagram", "--workers", "3", "-q"]) == 0
+    assert fake_diagram[2]["workers"] == 3
+
+
+def test_diagram_rejects_negative_workers(capsys):
+    assert cli.main(["diagram", "--workers", "-1"]) == 2
+    assert "invalid number of workers '-1': expected an integer >= 0" in (
+        capsys.readouterr().err
+    )
 
 
 def test_diagram_writes_files(fake_diagram, tmp_path):

@@ -6,6 +6,7 @@ mpmath in test_full_hessian.py), and the located bifurcations against sign
 changes of the dense spectrum at states solved independently.
 """
 
+import logging
 import math
 
 import numpy as np
@@ -317,3 +318,23 @@ def test_label_branch_rejects_bad_arrays():
         label_branch("relu", 3, [1.0, 2.0], [0.1, 0.9], [0.1, 0.0], [0.0, 0.5])
     with pytest.raises(ValueError, match="rtol"):
         full_space_stability("relu", 0.1, 0.1, 0.0, 1.0, 3, rtol=-1.0)
+
+
+@pytest.mark.parametrize("name", ["relu", "erf"])
+def test_branch_point_end_is_no_crossing(name, caplog):
+    """At K = 4 a specialised branch starts with a block eigenvalue that is
+    zero to rounding; that end is the branch point, reported once on the
+    unspecialised branch, and no crossing of the specialised branch is
+    searched there."""
+    with caplog.at_level(logging.WARNING, logger="reluspec"):
+        result = rs.solve(rs.SpecializationProblem(name, 4), alpha=(1.0, 80.0))
+    assert not [r for r in caplog.records if "could not locate" in r.getMessage()]
+    (branch_point,) = [p for p in result.critical_points if p.kind == "branch_point"]
+    at_branch_point = [
+        p
+        for p in result.critical_points
+        if p.kind == "symmetry_breaking"
+        and abs(p.alpha - branch_point.alpha) <= 1e-9 * branch_point.alpha
+    ]
+    assert at_branch_point
+    assert all(p.branches == ("unspecialized",) for p in at_branch_point)

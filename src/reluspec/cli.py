@@ -361,6 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_solver_options(diagram)
     diagram.add_argument(
+        "--workers",
+        type=_integer_at_least(0, "number of workers"),
+        default=0,
+        metavar="N",
+        help="processes that solve in parallel (default 0: one per CPU)",
+    )
+    diagram.add_argument(
         "--csv", type=_output_path("CSV"), metavar="FILE", help="write the table as CSV"
     )
     diagram.add_argument(
@@ -519,6 +526,7 @@ def _run_diagram(args) -> int:
             alpha=args.alpha,
             options=_solve_options(args),
             progress=not args.quiet,
+            workers=args.workers,
         )
     print(diagram.table())
     if args.csv is not None:

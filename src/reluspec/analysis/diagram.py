@@ -11,6 +11,10 @@ import io
 import json
 import logging
 import math
+import multiprocessing
+import numbers
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +22,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..activations import Activation, activation as lookup_activation
+from ..activations import Activation
+from ..activations import activation as lookup_activation
 from .problem import SpecializationProblem
 from .results import CONVENTIONS, SpecializationResult, _jsonable
 from .solve import SolveOptions, solve
@@ -193,6 +198,7 @@ def phase_diagram(
     *,
     options: SolveOptions | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> PhaseDiagram:
     """Solve every (activation, K) and collect the critical values of alpha.
 
@@ -207,11 +213,25 @@ def phase_diagram(
         Range of alpha solved for each K.
     progress : bool
         Show a progress bar on standard error.
+    workers : int
+        Number of processes that solve in parallel (default 1, in this
+        process; ``0`` means one per CPU). Every solve is deterministic, so
+        the diagram does not depend on it. Log records of the workers are
+        passed on to the loggers of this process.
     """
     if isinstance(activations, (str, Activation)):
         activations = [activations]
     if isinstance(Ks, (int, float, np.integer)):
         Ks = [Ks]
+    if (
+        isinstance(workers, bool)
+        or not isinstance(workers, numbers.Integral)
+        or workers < 0
+    ):
+        raise ValueError(
+            f"workers = {workers!r} is invalid: give a number of processes >= 1, "
+            "or 0 for one per CPU"
+        )
     acts = [
         a if isinstance(a, Activation) else lookup_activation(a) for a in activations
     ]
@@ -222,18 +242,20 @@ def phase_diagram(
         raise ValueError("activations is empty: give at least one, e.g. ['relu']")
     if not Ks and not with_limit:
         raise ValueError("Ks is empty: give at least one K >= 2 or math.inf")
-    jobs = [(act, K) for act in acts for K in Ks]
+    # Building the problems first checks every K before any solve starts.
+    jobs = [SpecializationProblem(act, K) for act in acts for K in Ks]
+    workers = min(int(workers) or os.cpu_count() or 1, max(len(jobs), 1))
+    outcomes = _solve_all(jobs, alpha, options, progress, workers)
     results, rows, failures = {}, [], {}
-    for act, K in tqdm(jobs, desc="phase diagram", disable=not progress, unit="solve"):
-        try:
-            result = solve(SpecializationProblem(act, K), alpha, options=options)
-        except (RuntimeError, FloatingPointError) as error:
+    for problem, outcome in zip(jobs, outcomes):
+        key = (problem.activation.name, problem.K)
+        if isinstance(outcome, SpecializationResult):
+            results[key] = outcome
+            rows += _rows_of(outcome)
+        else:
             # A failed solve loses one (activation, K), not the whole sweep.
-            logger.error("solving %s with K = %d failed: %s", act.name, K, error)
-            failures[(act.name, K)] = f"{type(error).__name__}: {error}"
-            continue
-        results[(act.name, K)] = result
-        rows += _rows_of(result)
+            logger.error("solving %s with K = %d failed: %s", key[0], key[1], outcome)
+            failures[key] = outcome
     if with_limit:
         for act in acts:
             rows += limit_rows(act)
@@ -250,6 +272,75 @@ def phase_diagram(
         metadata={"version": __version__, "conventions": dict(CONVENTIONS)},
         failures=failures,
     )
+
+
+class _RecordList(logging.Handler):
+    """Keep log records, with their message formatted, for another process."""
+
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def emit(self, record):
+        record.msg = record.getMessage()
+        record.args = None
+        record.exc_info = None
+        self.records.append(record)
+
+
+def _solve_one(problem, alpha, options):
+    """Return the result of one solve, or the text of its failure."""
+    try:
+        return solve(problem, alpha, options=options)
+    except (RuntimeError, FloatingPointError) as error:
+        return f"{type(error).__name__}: {error}"
+
+
+def _solve_in_worker(problem, alpha, options, level):
+    """Solve in a worker process; return the outcome and the log records."""
+    package_logger = logging.getLogger("reluspec")
+    handler = _RecordList()
+    saved = package_logger.level, package_logger.propagate
+    package_logger.addHandler(handler)
+    package_logger.setLevel(level)
+    package_logger.propagate = False
+    try:
+        return _solve_one(problem, alpha, options), handler.records
+    finally:
+        package_logger.removeHandler(handler)
+        package_logger.setLevel(saved[0])
+        package_logger.propagate = saved[1]
+
+
+def _solve_all(jobs, alpha, options, progress, workers) -> list:
+    """Return the outcome of every job, in the order of the jobs."""
+    bar = tqdm(total=len(jobs), desc="phase diagram", disable=not progress, unit="solve")
+    with bar:
+        if workers <= 1:
+            outcomes = []
+            for problem in jobs:
+                outcomes.append(_solve_one(problem, alpha, options))
+                bar.update()
+            return outcomes
+        level = logging.getLogger("reluspec").getEffectiveLevel()
+        outcomes = [None] * len(jobs)
+        # Fresh interpreters: forking a process that runs kernel threads
+        # could copy a held lock.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = {
+                pool.submit(_solve_in_worker, problem, alpha, options, level): index
+                for index, problem in enumerate(jobs)
+            }
+            for future in as_completed(futures):
+                outcome, records = future.result()
+                for record in records:
+                    target = logging.getLogger(record.name)
+                    if target.isEnabledFor(record.levelno):
+                        target.handle(record)
+                outcomes[futures[future]] = outcome
+                bar.update()
+        return outcomes
 
 
 def limit_rows(activation) -> list:

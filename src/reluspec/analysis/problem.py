@@ -26,7 +26,8 @@ import numbers
 import numpy as np
 
 from .. import _kernels
-from ..activations import Activation, Erf, ReLU, activation as lookup_activation
+from ..activations import Activation, Erf, ReLU
+from ..activations import activation as lookup_activation
 from ..continuation import ContinuationError, ContinuationProblem
 from ..theory.free_energy import (
     symmetric_free_energy,

@@ -720,10 +720,11 @@ def find_full_space_bifurcations(
             continue
         in_ansatz = bool(np.any(np.sign(before[TRIVIAL]) != np.sign(after[TRIVIAL])))
         segment = _Segment(problem, u_all[i], alpha[i], u_all[i + 1], alpha[i + 1])
+        scale = max(scale_before, scale_after)
         for block, index in crossings:
             try:
                 point = _crossing_point(
-                    activation, K, segment, block, index, name, in_ansatz
+                    activation, K, segment, block, index, name, in_ansatz, rtol * scale
                 )
             except StationaryPointError as error:
                 logger.warning(
@@ -736,7 +737,8 @@ def find_full_space_bifurcations(
                     error,
                 )
                 continue
-            found.append(point)
+            if point is not None:
+                found.append(point)
     found.sort(key=lambda point: point.alpha)
     return found
 
@@ -751,13 +753,31 @@ def _at_branch_point(u, value, scale, u_other, rtol) -> bool:
     )
 
 
-def _crossing_point(activation, K, segment, block, index, name, in_ansatz):
+def _crossing_point(activation, K, segment, block, index, name, in_ansatz, zero):
+    """Return the crossing of one block eigenvalue inside a segment, or None
+    when it only touches zero (within ``zero``) at an end of the segment.
+
+    The end at which a specialised branch leaves the unspecialised one is
+    such a touch: the states next to the branch point differ by rounding,
+    and the stored spectrum can give the vanishing eigenvalue either sign.
+    """
+
     def eigenvalue(t):
         return _eigenvalue_at(activation, K, segment, block, index, t)
 
     ends = (eigenvalue(0.0), eigenvalue(1.0))
     if ends[0] == 0.0 or ends[1] == 0.0:
         t_root = 0.0 if ends[0] == 0.0 else 1.0
+    elif np.sign(ends[0]) == np.sign(ends[1]) and min(map(abs, ends)) <= zero:
+        logger.debug(
+            "the %s eigenvalue on %r is zero to within %.3g at an end of the "
+            "segment from alpha = %r and does not change sign inside it",
+            block,
+            name,
+            zero,
+            math.exp(segment.z_a[-1]),
+        )
+        return None
     elif np.sign(ends[0]) == np.sign(ends[1]):
         raise StationaryPointError(
             f"the {block} eigenvalue has the same sign at both ends of the segment "
