@@ -191,6 +191,13 @@ class SpecializationProblem:
         if alpha is not None:
             return self._derivatives(u, alpha)[2].copy()
         R, S, C = u
+        if self._kind is not None:
+            out = np.empty(15)
+            # The eps_g part of the compiled derivatives does not depend on alpha.
+            if not _kernels.symmetric_free_energy_derivatives(
+                self._kind, float(R), float(S), float(C), 0.0, self.K, out
+            ):
+                return out[12:]
         return np.asarray(
             symmetric_generalization_error_gradient(self.activation, R, S, C, self.K),
             dtype=float,
