@@ -217,7 +217,9 @@ def phase_diagram(
         Number of processes that solve in parallel (default 1, in this
         process; ``0`` means one per CPU). Every solve is deterministic, so
         the diagram does not depend on it. Log records of the workers are
-        passed on to the loggers of this process.
+        passed on to the loggers of this process. The workers start as new
+        interpreters, so a script that calls this with ``workers != 1``
+        needs the ``if __name__ == "__main__":`` guard.
     """
     if isinstance(activations, (str, Activation)):
         activations = [activations]
