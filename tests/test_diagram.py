@@ -1,5 +1,6 @@
 """Tests of phase diagrams: parallel solves and their log records."""
 
+import csv
 import logging
 import math
 
@@ -60,3 +61,17 @@ def test_worker_reports_failure_as_text(monkeypatch):
     assert outcome == "FloatingPointError: overflow in the entropy"
     diagram = rs.phase_diagram(["erf"], [3, math.inf], progress=False)
     assert diagram.failures == {("erf", 3): outcome}
+
+
+def test_csv_writes_plain_numbers():
+    """Every alpha and error in the CSV parses as a float: numpy scalars are
+    written as numbers, not as their repr."""
+    diagram = rs.phase_diagram(["erf"], [3], (1.0, 60.0), progress=False)
+    lines = diagram.to_csv().splitlines()
+    header = lines[0].split(",")
+    columns = [header.index("alpha"), header.index("alpha_error")]
+    for line in lines[1:]:
+        fields = next(csv.reader([line]))
+        for column in columns:
+            assert math.isfinite(float(fields[column]))
+    assert "np.float64" not in diagram.to_csv()

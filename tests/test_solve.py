@@ -249,6 +249,7 @@ def test_precision_refines_branch_point():
     with mp.workdps(40):
         difference = abs(mp.mpf(point.alpha_high_precision) - root[2])
         assert difference < mp.mpf(10) ** -25 * root[2]
+    assert f"alpha = {point.alpha_high_precision}" in result.summary()
 
 
 # -- results -------------------------------------------------------------------------------------

@@ -413,7 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_K_list,
         default=[10, 100, 1000, 10000, 100000],
         metavar="LIST",
-        help=f"finite values of K >= 3: {_K_LIST_FORM} (default 10,100,...,100000)",
+        help=(
+            "finite values of K >= 3 (the fold and the first-order point exist "
+            "for K > 2): comma-separated integers and inclusive ranges LO-HI, "
+            "e.g. 3-10,100 (default 10,100,1000,10000,100000)"
+        ),
     )
     limit.add_argument(
         "--dps",

@@ -95,7 +95,7 @@ class PhaseDiagram:
         for row in self.rows:
             writer.writerow(
                 [
-                    repr(v) if isinstance(v, float) else v
+                    repr(float(v)) if isinstance(v, float) else v
                     for v in (getattr(row, c) for c in columns)
                 ]
             )

@@ -264,6 +264,13 @@ class Transition:
     jump: float
     spinodals: tuple = ()
 
+    def __post_init__(self):
+        # Plain floats, so that CSV, JSON and repr show numbers the same way
+        # whatever numpy scalar type a computation produced.
+        for name in ("alpha", "alpha_error", "jump"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "spinodals", tuple(float(a) for a in self.spinodals))
+
     def to_dict(self) -> dict:
         return _jsonable(
             {
@@ -471,6 +478,7 @@ class SpecializationResult:
         lines = [f"{self.activation}, K = {self.K}, alpha in {self.alpha_range}"]
         header = f"  {'kind':<18}{'alpha':>22}{'+-':>10}  branches"
         lines.append(header)
+        refined = []
         for p in self.critical_points:
             note = f" ({p.note})" if p.note else ""
             lines.append(
@@ -478,6 +486,11 @@ class SpecializationResult:
                 + ", ".join(p.branches)
                 + note
             )
+            if p.alpha_high_precision:
+                refined.append(f"  {p.kind:<18} alpha = {p.alpha_high_precision}")
+        if refined:
+            lines.append("  refined in mpmath:")
+            lines += refined
         if not self.critical_points:
             lines.append("  (no branch points, folds or first-order points in range)")
         for t in self.transitions:

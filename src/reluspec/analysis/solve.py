@@ -161,9 +161,11 @@ def solve(
     options : SolveOptions, optional
         Grid size, number of random starts, continuation step cap.
     precision : int, optional
-        If given (16 or more), every critical point is located again in
-        mpmath with this many digits; the decimal value is stored in
-        ``CriticalPoint.alpha_high_precision``.
+        If given (16 or more), every branch point, fold and first-order
+        point is located again in mpmath with this many digits; the decimal
+        value is stored in ``CriticalPoint.alpha_high_precision`` and shown
+        by ``summary()``. Symmetry-breaking points keep their double
+        precision location.
     stability : {"full", "ansatz"}
         Which stability decides the equilibrium: ``"full"`` (default) counts
         the unstable directions of the Hessian in the space of all entries of
