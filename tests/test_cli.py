@@ -188,10 +188,26 @@ def test_parse_alpha_range_valid(text, expected):
 
 @pytest.mark.parametrize(
     "text",
-    ["5:1", "2:2", "0:1", "-1:2", "1", "1:2:3", "a:b", "nan:1", "1:inf", ":", "1-2"],
+    [
+        "5:1",
+        "2:2",
+        "0:1",
+        "-1:2",
+        "1",
+        "1:2:3",
+        "a:b",
+        "nan:1",
+        "1:inf",
+        ":",
+        "1-2",
+        "1e-300:10",
+        "1:1e9",
+    ],
 )
 def test_parse_alpha_range_invalid(text):
-    with pytest.raises(argparse.ArgumentTypeError, match="LO:HI with 0 < LO < HI"):
+    with pytest.raises(
+        argparse.ArgumentTypeError, match="LO:HI with 1e-08 <= LO < HI <= 1e[+]08"
+    ):
         cli.parse_alpha_range(text)
 
 
@@ -200,7 +216,7 @@ def test_parse_alpha_range_invalid(text):
     ("argv", "message"),
     [
         (["curve", "--K", "1"], "K >= 2"),
-        (["curve", "--K", "3", "--alpha", "5:1"], "LO:HI with 0 < LO < HI"),
+        (["curve", "--K", "3", "--alpha", "5:1"], "LO:HI with 1e-08 <= LO < HI"),
         (["curve", "--K", "3", "--activation", "tanh"], "unknown activation 'tanh'"),
         (["curve"], "--K"),
         (["diagram", "--K", "2-x"], "2-10,20,50,100"),

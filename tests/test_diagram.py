@@ -75,3 +75,12 @@ def test_csv_writes_plain_numbers():
         for column in columns:
             assert math.isfinite(float(fields[column]))
     assert "np.float64" not in diagram.to_csv()
+
+
+def test_diagram_checks_alpha_before_solving(monkeypatch):
+    def no_solve(*args, **kwargs):
+        raise AssertionError("a solve started before alpha was checked")
+
+    monkeypatch.setattr(diagram_module, "solve", no_solve)
+    with pytest.raises(ValueError, match=r"alpha range \(5.0, 1.0\) is invalid"):
+        rs.phase_diagram(["relu"], [3], (5.0, 1.0), progress=False)

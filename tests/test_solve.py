@@ -66,11 +66,33 @@ def test_problem_rejects_unknown_activation():
         (1.0,),
         "1:5",
         (math.nan, 2),
+        (1e-300, 10.0),
+        (1.0, 1e9),
     ],
 )
 def test_solve_rejects_invalid_alpha(alpha):
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(ValueError, match=r"alpha .* 1e-08 <= lo < hi <= 1e\+08"):
         rs.solve(rs.SpecializationProblem("relu", 2), alpha=alpha)
+
+
+@pytest.mark.parametrize("name", ["relu", "erf"])
+def test_solve_covers_whole_alpha_range(name):
+    """At the ends of the accepted range the solve still finds the transition
+    of a narrow range, and the learning curve reaches equipartition."""
+    K = 3
+    narrow = rs.solve(rs.SpecializationProblem(name, K), alpha=(1.0, 60.0))
+    wide = rs.solve(rs.SpecializationProblem(name, K), alpha=(1e-8, 1e8))
+    assert [t.kind for t in wide.transitions] == [t.kind for t in narrow.transitions]
+    for t_wide, t_narrow in zip(wide.transitions, narrow.transitions):
+        assert t_wide.alpha == pytest.approx(t_narrow.alpha, rel=1e-10)
+    curve = wide.learning_curve
+    assert curve.alpha[0] == 1e-8
+    assert curve.alpha[-1] == 1e8
+    # Equipartition: K N weights at temperature 1/beta carry a training
+    # energy of K N / (2 beta), so eps_g -> 1 / (2 alpha). The corrections
+    # fall like alpha^(-1/2) and are below 1e-4 from alpha = 1e6 on.
+    tail = curve.alpha >= 1e6
+    assert np.all(np.abs(curve.generalization_error[tail] * curve.alpha[tail] - 0.5) < 1e-3)
 
 
 def test_solve_rejects_low_precision():

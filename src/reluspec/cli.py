@@ -41,7 +41,7 @@ MAX_K_VALUES = 1000
 _K_LIST_FORM = (
     "comma-separated integers >= 2 and inclusive ranges LO-HI, e.g. 2-10,20,50,100"
 )
-_ALPHA_FORM = "LO:HI with 0 < LO < HI, e.g. 0.5:60"
+_ALPHA_FORM = "LO:HI with 1e-08 <= LO < HI <= 1e+08, e.g. 0.5:60"
 
 
 # -- argument types --------------------------------------------------------------------
@@ -115,7 +115,9 @@ def parse_diagram_K_list(text: str) -> list:
 
 
 def parse_alpha_range(text: str) -> tuple[float, float]:
-    """Parse an alpha range ``LO:HI`` with ``0 < LO < HI < inf``."""
+    """Parse an alpha range ``LO:HI`` inside the range that solve accepts."""
+    from .analysis.solve import ALPHA_MAX, ALPHA_MIN
+
     parts = text.split(":")
     try:
         if len(parts) != 2:
@@ -125,7 +127,7 @@ def parse_alpha_range(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(
             f"invalid alpha range {text!r}: expected {_ALPHA_FORM}"
         ) from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+    if not (ALPHA_MIN <= lo < hi <= ALPHA_MAX):
         raise argparse.ArgumentTypeError(
             f"invalid alpha range {text!r}: expected {_ALPHA_FORM}"
         )

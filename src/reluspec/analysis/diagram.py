@@ -26,7 +26,7 @@ from ..activations import Activation
 from ..activations import activation as lookup_activation
 from .problem import SpecializationProblem
 from .results import CONVENTIONS, SpecializationResult, _jsonable
-from .solve import SolveOptions, solve
+from .solve import SolveOptions, _validate_alpha, solve
 
 __all__ = ["PhaseDiagram", "DiagramRow", "limit_rows", "phase_diagram"]
 
@@ -244,7 +244,9 @@ def phase_diagram(
         raise ValueError("activations is empty: give at least one, e.g. ['relu']")
     if not Ks and not with_limit:
         raise ValueError("Ks is empty: give at least one K >= 2 or math.inf")
-    # Building the problems first checks every K before any solve starts.
+    # Checking alpha and building the problems first rejects bad input
+    # before any solve starts.
+    alpha = _validate_alpha(alpha)
     jobs = [SpecializationProblem(act, K) for act in acts for K in Ks]
     workers = min(int(workers) or os.cpu_count() or 1, max(len(jobs), 1))
     outcomes = _solve_all(jobs, alpha, options, progress, workers)

@@ -128,17 +128,21 @@ class _Trace:
         return self.n_unstable_full if stability == "full" else self.n_unstable
 
 
+#: Smallest and largest alpha that :func:`solve` accepts. The range tested
+#: covers it for both activations with K up to 10. Outside it, the branches
+#: run further in log alpha than the continuation steps are sized for.
+ALPHA_MIN = 1e-8
+ALPHA_MAX = 1e8
+
+
 def _validate_alpha(alpha) -> tuple[float, float]:
+    valid = f"a pair (lo, hi) with {ALPHA_MIN:g} <= lo < hi <= {ALPHA_MAX:g}"
     try:
         lo, hi = (float(a) for a in alpha)
     except (TypeError, ValueError) as error:
-        raise ValueError(
-            f"alpha must be a pair (lo, hi) with 0 < lo < hi, got {alpha!r}"
-        ) from error
-    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
-        raise ValueError(
-            f"alpha range ({lo!r}, {hi!r}) is invalid: need 0 < lo < hi < inf"
-        )
+        raise ValueError(f"alpha must be {valid}, got {alpha!r}") from error
+    if not (ALPHA_MIN <= lo < hi <= ALPHA_MAX):
+        raise ValueError(f"alpha range ({lo!r}, {hi!r}) is invalid: need {valid}")
     return lo, hi
 
 
@@ -157,7 +161,8 @@ def solve(
     problem : SpecializationProblem
         Activation and number of hidden units K.
     alpha : (float, float)
-        Range ``(lo, hi)`` of the training set size, ``0 < lo < hi``.
+        Range ``(lo, hi)`` of the training set size,
+        ``ALPHA_MIN = 1e-8 <= lo < hi <= ALPHA_MAX = 1e8``.
     options : SolveOptions, optional
         Grid size, number of random starts, continuation step cap.
     precision : int, optional
