@@ -526,3 +526,24 @@ def test_curve_rejects_unknown_stability(capsys):
     err = capsys.readouterr().err
     assert "stability" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs the Linux /proc")
+def test_unwritable_output_is_usage_error(capsys, fake_solve):
+    """/proc takes no new files, even for root: the error comes before any
+    solve and names the option."""
+    assert cli.main(["curve", "--K", "3", "--csv", "/proc/reluspec.csv"]) == 2
+    assert "argument --csv: invalid CSV file '/proc/reluspec.csv': it cannot be " in (
+        capsys.readouterr().err
+    )
+    assert fake_solve == []
+
+
+def test_output_check_leaves_no_file(tmp_path):
+    path = tmp_path / "new.csv"
+    assert cli._output_path("CSV")(str(path)) == path
+    assert not path.exists()
+    existing = tmp_path / "old.csv"
+    existing.write_text("kept")
+    cli._output_path("CSV")(str(existing))
+    assert existing.read_text() == "kept"

@@ -177,6 +177,25 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _check_writable(path: Path, kind: str, text: str) -> None:
+    """Raise a usage error unless ``path`` can be opened for writing.
+
+    The check runs before any computation, so that a long solve is not lost
+    to an unwritable output file. A file that did not exist is removed again.
+    """
+    existed = path.exists()
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise argparse.ArgumentTypeError(
+            f"invalid {kind} file {text!r}: it cannot be written ({reason})"
+        ) from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
 def _output_path(kind: str):
     """Return a parser of an output file path whose directory must exist.
 
@@ -195,6 +214,7 @@ def _output_path(kind: str):
                 f"invalid {kind} file {text!r}: directory {str(path.parent)!r} "
                 "does not exist"
             )
+        _check_writable(path, kind, text)
         if kind == "figure":
             from matplotlib.backend_bases import FigureCanvasBase
 
