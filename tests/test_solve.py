@@ -428,3 +428,70 @@ def test_compiled_newton_reports_failure():
         StationaryPointError, match="within 1 iterations .* gradient max-norm"
     ):
         problem.stationary_point([0.5, 0.1, 0.1], 5.0, max_iter=1)
+
+
+# -- ReLU at large K -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def relu_curves():
+    from reluspec.analysis.limit import trace_critical_curve
+
+    return {kind: trace_critical_curve("relu", kind) for kind in ("fold", "first_order")}
+
+
+def test_large_K_relu_matches_mpmath(relu_curves):
+    """At K = 1000 the fold, the equal-F point and the branch point lie within
+    5e-7 of each other. The solve reports all three, with the transition at
+    the equal-F point, and the values agree with the defining equations in
+    (R, S, C) solved by mpmath at 30 digits."""
+    from reluspec.analysis.limit import finite_K_critical_value
+
+    K = 1000
+    result = rs.solve(rs.SpecializationProblem("relu", K), alpha=(0.5, 60.0))
+    (transition,) = result.transitions
+    assert transition.kind == "first_order"
+    assert (transition.before, transition.after) == (
+        "unspecialized",
+        "specialized R>S",
+    )
+    for kind in ("fold", "first_order"):
+        (point,) = _points(result, kind)
+        start = relu_curves[kind].solve_at(K)
+        exact, digits = finite_K_critical_value("relu", kind, K, start, dps=30)
+        assert digits >= 25
+        assert abs(point.alpha - float(exact)) <= 4 * point.alpha_error
+        assert point.alpha_error <= 1e-14 * point.alpha
+    (branch_point,) = _points(result, "branch_point")
+    fold = _points(result, "fold")[0]
+    assert fold.alpha < transition.alpha < branch_point.alpha
+
+
+def test_large_K_relu_independent_of_range():
+    """The critical points do not depend on the alpha range solved."""
+    problem = rs.SpecializationProblem("relu", 500)
+    wide = rs.solve(problem, alpha=(0.5, 60.0))
+    narrow = rs.solve(problem, alpha=(5.0, 8.0))
+    for kind in ("fold", "first_order", "branch_point"):
+        assert [p.alpha for p in _points(wide, kind)] == [
+            p.alpha for p in _points(narrow, kind)
+        ]
+    assert [(t.kind, t.alpha) for t in wide.transitions] == [
+        (t.kind, t.alpha) for t in narrow.transitions
+    ]
+
+
+def test_rsc_equations_agree_with_regular_ones(monkeypatch, relu_curves):
+    """Below the K where the regular equations take over, and a little
+    above it, the equations in (R, S, C) (with the turning-point fold and
+    the mpmath fallback of the equal-F point) give the same values."""
+    import sys
+
+    solve_module = sys.modules["reluspec.analysis.solve"]
+    monkeypatch.setattr(solve_module, "REGULAR_SYSTEM_MIN_K", 10**9)
+    for K in (150, 300):
+        result = rs.solve(rs.SpecializationProblem("relu", K), alpha=(5.0, 8.0))
+        for kind in ("fold", "first_order"):
+            (point,) = _points(result, kind)
+            expected = relu_curves[kind].solve_at(K).alpha
+            assert point.alpha == pytest.approx(expected, rel=1e-10, abs=0)

@@ -2139,6 +2139,34 @@ cdef inline int _solve_small(double* M, double* rhs, int n) noexcept nogil:
     return 0
 
 
+cdef double _DOUBLE_EPS = 2.220446049250313e-16
+
+
+cdef inline bint _gradient_at_rounding(
+    double ka, double* derivatives, bint unspecialized
+) noexcept nogil:
+    # True when every gradient component is below 64 ulp of the sizes of
+    # its two parts, K alpha grad eps_g and grad s: no step can then reduce
+    # it reliably. Near a branch point at large K the Hessian is nearly
+    # singular and Newton's steps on such a gradient do not shrink.
+    cdef double size[3]
+    cdef double error_part
+    cdef int i
+    for i in range(3):
+        error_part = ka * derivatives[12 + i]
+        size[i] = fabs(error_part) + fabs(error_part - derivatives[i])
+    if unspecialized:
+        return (
+            fabs(derivatives[0] + derivatives[1])
+            <= 64.0 * _DOUBLE_EPS * (size[0] + size[1])
+            and fabs(derivatives[2]) <= 64.0 * _DOUBLE_EPS * size[2]
+        )
+    for i in range(3):
+        if not fabs(derivatives[i]) <= 64.0 * _DOUBLE_EPS * size[i]:
+            return False
+    return True
+
+
 def symmetric_newton(
     int kind, double K, double alpha, double[::1] u, double tol, int max_iter,
     bint unspecialized, double[::1] info
@@ -2149,7 +2177,9 @@ def symmetric_newton(
     ``unspecialized`` the iteration runs in ``(m, C)`` on ``R = S = m / K``
     from the projection of the start. Full steps are halved (down to 1e-8)
     until they stay inside the domain; the iteration stops when a step is at
-    most ``tol`` times ``max(1, |u|)``. Returns 0 on convergence, 1 for a
+    most ``tol`` times ``max(1, |u|)``, or when the gradient is at the level
+    of its rounding error (64 ulp of the sizes of its two parts). Returns 0
+    on convergence, 1 for a
     start outside the domain, 2 where the Hessian is singular or a
     derivative fails, 3 after ``max_iter`` steps. ``info`` receives the
     max-norm of the last gradient and the number of steps.
@@ -2179,6 +2209,8 @@ def symmetric_newton(
             return 2
         norm = fmax(fabs(buffer[0]), fmax(fabs(buffer[1]), fabs(buffer[2])))
         info[0] = norm
+        if _gradient_at_rounding(alpha * K, buffer, unspecialized):
+            return 0
         if unspecialized:
             # Project onto e_m = (1/K, 1/K, 0) and e_C = (0, 0, 1).
             M[0] = (buffer[3] + buffer[4] + buffer[6] + buffer[7]) * inv_k * inv_k

@@ -96,11 +96,68 @@ def _newton(system, x0, kind, alpha_index, tol=1e-13, max_iter=40, floor=1e-7):
             if size > tol:
                 alpha_error = max(alpha_error, max(a for _, a in history[-3:]))
             return x, alpha_error, float(np.max(np.abs(r))), iteration
-    raise LocationError(
+    error = LocationError(
         f"{kind}: Newton's method did not converge in {max_iter} steps from "
         f"{np.asarray(x0).tolist()}; relative step sizes were "
         f"{', '.join(f'{h:.1e}' for h, _ in history[-5:])}"
     )
+    error.iterate = x
+    raise error
+
+
+# Digits of the mpmath iteration that takes over when rounding stalls
+# Newton's method in double precision.
+_FALLBACK_DPS = 30
+
+
+def _solve_defining_system(problem, system, x0, kind, alpha_index):
+    """Solve a defining system by :func:`_newton`, and in mpmath where
+    rounding stalls the double-precision steps.
+
+    Near a branch point at large K a fold or an equal-free-energy point lies
+    so close to the branch point that the system is singular to rounding:
+    Newton's steps then wander at the 1e-7 level. The mpmath iteration of
+    :func:`refine_alpha_mp`, started from the last iterate, does not see
+    that rounding. The result has the form of :func:`_newton`'s.
+    """
+    try:
+        return _newton(system, x0, kind, alpha_index)
+    except LocationError as error:
+        iterate = getattr(error, "iterate", None)
+        if iterate is None or not np.all(np.isfinite(iterate)):
+            raise
+        try:
+            x_mp, digits = _refine_mp(
+                problem, _KIND_NAMES[kind], iterate, _FALLBACK_DPS, max_iter=60
+            )
+        except (
+            LocationError,
+            ValueError,
+            ZeroDivisionError,
+            np.linalg.LinAlgError,
+        ) as mp_error:
+            raise LocationError(
+                f"{error}; the iteration in mpmath from the last iterate failed "
+                f"too: {mp_error}"
+            ) from None
+    x = np.array([float(c) for c in x_mp])
+    r, _ = system(x)
+    alpha = abs(x[alpha_index])
+    alpha_error = max(alpha * 10.0 ** (-digits), 4 * np.finfo(float).eps * alpha)
+    logger.info(
+        "%s located in mpmath at alpha = %.15g after Newton's method stalled in "
+        "double precision",
+        kind,
+        x[alpha_index],
+    )
+    return x, alpha_error, float(np.max(np.abs(r))), 40
+
+
+_KIND_NAMES = {
+    "branch point": "branch_point",
+    "fold": "fold",
+    "first-order point": "first_order",
+}
 
 
 def _rounding_error(system, x, r, J, alpha_index, samples=6):
@@ -179,8 +236,8 @@ def locate_fold(problem: SpecializationProblem, u0, alpha0, v0=None) -> LocatedP
         r = np.concatenate([g, H @ v, [ell @ v - 1.0]])
         return r, _fold_jacobian(problem, x, ell)
 
-    x, alpha_error, residual, iterations = _newton(
-        system, np.concatenate([u0, [alpha0], v0]), "fold", 3
+    x, alpha_error, residual, iterations = _solve_defining_system(
+        problem, system, np.concatenate([u0, [alpha0], v0]), "fold", 3
     )
     return LocatedPoint(
         "fold", float(x[3]), (x[:3].copy(),), alpha_error, residual, iterations, x
@@ -204,7 +261,9 @@ def locate_first_order(problem: SpecializationProblem, u1, u2, alpha0) -> Locate
         return r, _first_order_jacobian(problem, x)
 
     x0 = np.concatenate([np.asarray(u1, float), np.asarray(u2, float), [alpha0]])
-    x, alpha_error, residual, iterations = _newton(system, x0, "first-order point", 6)
+    x, alpha_error, residual, iterations = _solve_defining_system(
+        problem, system, x0, "first-order point", 6
+    )
     if np.max(np.abs(x[:3] - x[3:6])) < 1e-6:
         raise LocationError(
             f"first-order point: both states converged to the same state {x[:3].tolist()}"
@@ -259,9 +318,20 @@ def refine_alpha_mp(
     """
     if dps < 16:
         raise ValueError(f"dps = {dps} is invalid: refinement needs dps >= 16")
+    if point.kind not in ("branch_point", "fold", "first_order"):
+        raise ValueError(f"unknown kind of point {point.kind!r}")
+    x, digits = _refine_mp(problem, point.kind, point.unknowns, dps, max_iter)
+    alpha_index = {"branch_point": 2, "fold": 3, "first_order": 6}[point.kind]
+    with mpmath.workdps(dps):
+        alpha = +x[alpha_index]
+    return alpha, digits
+
+
+def _refine_mp(problem, kind, unknowns, dps, max_iter):
+    """Return the unknowns of a defining system solved in mpmath (a list of
+    mpf at ``dps + 15`` digits) and the number of correct digits of alpha."""
     K = problem.K
-    kind = point.kind
-    x_double = np.asarray(point.unknowns, dtype=float)
+    x_double = np.asarray(unknowns, dtype=float)
     with mpmath.workdps(dps + 15):
         e_m = [mpmath.mpf(1) / K, mpmath.mpf(1) / K, mpmath.mpf(0)]
 
@@ -305,7 +375,7 @@ def refine_alpha_mp(
             def jacobian_double(x):
                 return _fold_jacobian(problem, x, ell)
 
-        elif kind == "first_order":
+        else:
             alpha_index = 6
 
             def residual(x):
@@ -321,9 +391,6 @@ def refine_alpha_mp(
 
             def jacobian_double(x):
                 return _first_order_jacobian(problem, x)
-
-        else:
-            raise ValueError(f"unknown kind of point {kind!r}")
 
         J = jacobian_double(x_double)
         J_inverse = mpmath.matrix(np.linalg.inv(J).tolist())
@@ -344,9 +411,7 @@ def refine_alpha_mp(
             if last
             else dps
         )
-        with mpmath.workdps(dps):
-            alpha = +x[alpha_index]
-    return alpha, digits
+        return list(x), digits
 
 
 def _breaking_curvature(problem, x):

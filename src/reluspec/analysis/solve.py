@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,6 @@ from scipy.optimize import brentq
 
 from .. import __version__
 from ..continuation import PALC, ContinuationError, ContinuationOptions, continuation
-from .locate import _newton as newton_system
 from .locate import (
     LocatedPoint,
     LocationError,
@@ -37,8 +37,8 @@ from .locate import (
     locate_fold,
     refine_alpha_mp,
 )
+from .locate import _newton as newton_system
 from .problem import SpecializationProblem, StationaryPointError
-from .stability import find_full_space_bifurcations, full_space_stability, label_branch
 from .results import (
     CONVENTIONS,
     CriticalPoint,
@@ -47,6 +47,7 @@ from .results import (
     StateBranch,
     Transition,
 )
+from .stability import find_full_space_bifurcations, full_space_stability, label_branch
 
 __all__ = ["solve", "SolveOptions"]
 
@@ -128,9 +129,9 @@ class _Trace:
         return self.n_unstable_full if stability == "full" else self.n_unstable
 
 
-#: Smallest and largest alpha that :func:`solve` accepts. The range tested
-#: covers it for both activations with K up to 10. Outside it, the branches
-#: run further in log alpha than the continuation steps are sized for.
+#: Smallest and largest alpha that :func:`solve` accepts. Solves over the
+#: whole range were checked for both activations with K = 2, 3 and 10.
+#: Beyond it the continuation steps are not sized for the length in log alpha.
 ALPHA_MIN = 1e-8
 ALPHA_MAX = 1e8
 
@@ -221,9 +222,12 @@ def solve(
         _label_full_space(problem, trace)
 
     critical = _locate_critical_points(problem, traces, lo, hi)
+    known = ()
+    if _uses_regular_system(problem):
+        critical, known = _regular_critical_points(problem, critical, lo, hi)
     pieces = _split_into_pieces(traces, stability)
     curve_data, transitions, first_order_points = _equilibrium(
-        problem, pieces, critical, lo, hi, options
+        problem, pieces, critical, lo, hi, options, known
     )
     critical = sorted(critical + first_order_points, key=lambda p: p.alpha)
     if precision is not None:
@@ -685,6 +689,88 @@ class _Point:
     note: str = ""
 
 
+#: From this K on, the fold of the R > S branch and the equal-F point of ReLU
+#: come from the equations regular in 1/K (:mod:`reluspec.analysis.limit`).
+#: Near alpha = 2 pi they lie within about 0.4 / K^2 of the branch point,
+#: where the (R, S, C) defining systems are singular to rounding. Both
+#: methods agree to 1e-10 at K = 100 to 400.
+REGULAR_SYSTEM_MIN_K = 100
+
+
+def _uses_regular_system(problem) -> bool:
+    return (
+        problem.activation.name == "relu"
+        and type(problem.activation).__name__ == "ReLU"
+        and problem.K >= REGULAR_SYSTEM_MIN_K
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _regular_curve(kind):
+    """Return the ReLU critical curve of ``kind`` in 1/K, traced once per process."""
+    from .limit import trace_critical_curve
+
+    return trace_critical_curve("relu", kind)
+
+
+def _regular_critical_points(problem, critical, lo, hi):
+    """Replace the R > S fold of large-K ReLU by the one of the regular
+    equations, and return the equal-F point of those equations as a known
+    first-order point ``[(LocatedPoint, (unspecialized, R > S))]``.
+
+    The regular equations are solved to a few ulp (checked against the
+    mpmath solution of the (R, S, C) equations in tests), so the error
+    reported is 8 ulp of alpha.
+    """
+    from .limit import _located_start
+
+    K = problem.K
+    try:
+        fold, equal = (
+            _located_start(problem, _regular_curve(kind).solve_at(K), 1.0 / K)
+            for kind in ("fold", "first_order")
+        )
+    except (RuntimeError, ValueError) as error:
+        logger.warning(
+            "the regular equations in 1/K failed at K = %d (%s); the fold and the "
+            "equal-F point come from the (R, S, C) equations",
+            K,
+            error,
+        )
+        return critical, ()
+
+    def finish(located):
+        residual = max(
+            float(np.max(np.abs(problem.gradient(u, located.alpha))))
+            for u in located.states
+        )
+        error = 8.0 * np.finfo(float).eps * located.alpha
+        return replace(located, alpha_error=error, residual=residual)
+
+    fold, equal = finish(fold), finish(equal)
+    name = "specialized R>S"
+    without_old_fold = [
+        p
+        for p in critical
+        if not (
+            p.kind == "fold"
+            and name in p.branches
+            and abs(p.alpha - fold.alpha) <= 1e-4 * fold.alpha
+        )
+    ]
+    if lo <= fold.alpha <= hi:
+        without_old_fold.append(_fold_point(fold, name))
+    logger.debug(
+        "K = %d: fold at %.15g and equal-F point at %.15g from the regular equations",
+        K,
+        fold.alpha,
+        equal.alpha,
+    )
+    return sorted(without_old_fold, key=lambda p: p.alpha), (
+        (equal, (UNSPECIALIZED, name)),
+    )
+
+
 def _locate_critical_points(problem, traces, lo, hi):
     points = []
     for trace in traces:
@@ -695,7 +781,66 @@ def _locate_critical_points(problem, traces, lo, hi):
             if any(_same_point(point, other) for other in points):
                 continue
             points.append(point)
+    for point in _turning_point_folds(problem, traces, points):
+        if lo <= point.alpha <= hi:
+            points.append(point)
     return sorted(points, key=lambda p: p.alpha)
+
+
+def _turning_point_folds(problem, traces, points):
+    """Locate folds at turning points of alpha along a trace that the
+    solver's fold test missed.
+
+    Near a branch point at large K the fold is very flat in the arclength
+    of (R, S, C, log alpha). The tangent's alpha component can then change
+    sign inside the first step from the branch point, where no event is
+    tested. A vertex at which alpha turns back marks such a fold all the same.
+    """
+    found = []
+    folds = [p for p in points if p.kind == "fold"]
+    for trace in traces:
+        if trace.name == UNSPECIALIZED:
+            continue
+        a = trace.alpha
+        for i in range(1, len(a) - 1):
+            before, after = a[i] - a[i - 1], a[i + 1] - a[i]
+            if min(abs(before), abs(after)) <= 1e-12 * a[i] or before * after > 0:
+                continue
+            spacing = max(abs(before), abs(after))
+            near = [
+                f
+                for f in folds + found
+                if trace.name in f.branches and abs(f.alpha - a[i]) <= 2.0 * spacing
+            ]
+            if near:
+                continue
+            try:
+                located = locate_fold(problem, trace.u[i], float(a[i]), None)
+            except LocationError as error:
+                logger.warning(
+                    "fold at the turning point near alpha = %.10g of %r not "
+                    "located: %s",
+                    a[i],
+                    trace.name,
+                    error,
+                )
+                continue
+            logger.debug("fold at alpha = %.12g found at a turning point", located.alpha)
+            found.append(_fold_point(located, trace.name))
+    return found
+
+
+def _fold_point(located, name) -> _Point:
+    """Return the critical point of a located fold of branch ``name``."""
+    return _Point(
+        "fold",
+        located.alpha,
+        located.alpha_error,
+        located.residual,
+        (name,),
+        {name: located.states[0]},
+        located,
+    )
 
 
 def _same_point(a, b) -> bool:
@@ -746,15 +891,7 @@ def _locate_one(problem, trace, special, traces):
         except LocationError as error:
             logger.warning("fold near alpha = %.6g not located: %s", alpha, error)
             return None
-        return _Point(
-            "fold",
-            located.alpha,
-            located.alpha_error,
-            located.residual,
-            (trace.name,),
-            {trace.name: located.states[0]},
-            located,
-        )
+        return _fold_point(located, trace.name)
     if special.kind == "branch_point":
         # A branch point away from the unspecialised branch is a secondary
         # bifurcation, reported with the solver's own location. One with
@@ -1046,8 +1183,8 @@ def _stable_states(problem, pieces, alpha):
     return states
 
 
-def _equilibrium(problem, pieces, critical, lo, hi, options):
-    grid = _grid(lo, hi, critical, options.grid_points)
+def _equilibrium(problem, pieces, critical, lo, hi, options, known=()):
+    grid = _grid(lo, hi, list(critical) + [k[0] for k in known], options.grid_points)
     rows = []  # (alpha, piece index, u, F)
     for alpha in grid:
         states = sorted(_stable_states(problem, pieces, alpha))
@@ -1087,7 +1224,7 @@ def _equilibrium(problem, pieces, critical, lo, hi, options):
             if u_same is not None and np.max(np.abs(u_same - u1)) <= 1e-8:
                 rows[k] = (a1, i0, u1, rows[k][3])
                 continue
-        outcome = _classify_switch(problem, pieces, critical, a0, a1, i0, i1)
+        outcome = _classify_switch(problem, pieces, critical, a0, a1, i0, i1, known)
         transition, point = outcome
         transitions.append(transition)
         boundaries.append((transition.alpha, i0, i1, point))
@@ -1140,8 +1277,11 @@ def _collapse_round_trips(transitions, boundaries, rtol=1e-5):
     return transitions, boundaries
 
 
-def _classify_switch(problem, pieces, critical, a0, a1, i0, i1):
+def _classify_switch(problem, pieces, critical, a0, a1, i0, i1, known=()):
     before, after = pieces[i0], pieces[i1]
+    located = _known_first_order(known, before.name, after.name, a0, a1)
+    if located is not None:
+        return _first_order_transition(problem, critical, before, after, located)
     for point in critical:
         if point.kind != "branch_point" or not a0 <= point.alpha <= a1:
             continue
@@ -1196,12 +1336,12 @@ def _classify_switch(problem, pieces, critical, a0, a1, i0, i1):
     if located is None or not a0 * (1 - 1e-6) <= located.alpha <= a1 * (1 + 1e-6):
         located = _equal_free_energy_by_bisection(problem, before, after, a0, a1)
     if located is None:
-        # NOTE: for ReLU with K above about 100 the fold, the equal-F point and
-        # the branch point lie within about 1e-6 relative of each other and
-        # the free energies differ there by less than rounding, so both
-        # location methods can fail. The transition is then reported as the
-        # middle of the bracket that the spinodals and the grid allow, with
-        # half its width as alpha_error.
+        # NOTE: where the free energies of the two states differ by less
+        # than rounding across the whole bracket, both location methods can
+        # fail. The transition is then reported as the middle of the bracket
+        # that the spinodals and the grid allow, with half its width as
+        # alpha_error. ReLU at large K, the case known to need this, takes
+        # its equal-F point from the regular equations instead.
         low, high = a0, a1
         edge_after = _stability_edge(
             critical, after.name, a1, below=True, kinds=("fold",)
@@ -1229,44 +1369,72 @@ def _classify_switch(problem, pieces, critical, a0, a1, i0, i1):
             high,
         )
         alpha_t, alpha_error = 0.5 * (low + high), 0.5 * (high - low)
-        state_b = before.state(problem, a0)
-        state_a = after.state(problem, a1)
-        point = None
-        jump = problem.generalization_error(state_a) - problem.generalization_error(
-            state_b
+        states = before.state(problem, a0), after.state(problem, a1)
+        transition = _jump(
+            problem, critical, before, after, alpha_t, alpha_error, states
         )
-    else:
-        alpha_t, alpha_error = located.alpha, located.alpha_error
-        state_b, state_a = located.states
-        jump = problem.generalization_error(state_a) - problem.generalization_error(
-            state_b
-        )
-        names = (before.name, after.name)
-        point = _Point(
-            "first_order",
-            alpha_t,
-            alpha_error,
-            located.residual,
-            names,
-            {before.name: state_b, after.name: state_a}
-            if before.name != after.name
-            else {before.name: state_b, after.name + " (after)": state_a},
-            located,
-        )
-    spinodals = (
-        _stability_edge(critical, after.name, alpha_t, below=True),
-        _stability_edge(critical, before.name, alpha_t, below=False),
-    )
-    transition = Transition(
+        return transition, None
+    return _first_order_transition(problem, critical, before, after, located)
+
+
+def _jump(problem, critical, before, after, alpha_t, alpha_error, states):
+    """Return the first-order Transition at ``alpha_t`` between the states
+    ``(before, after)``, with its spinodals."""
+    state_b, state_a = states
+    return Transition(
         kind="first_order",
         alpha=alpha_t,
         alpha_error=alpha_error,
         before=before.name,
         after=after.name,
-        jump=jump,
-        spinodals=spinodals,
+        jump=problem.generalization_error(state_a)
+        - problem.generalization_error(state_b),
+        spinodals=(
+            _stability_edge(critical, after.name, alpha_t, below=True),
+            _stability_edge(critical, before.name, alpha_t, below=False),
+        ),
+    )
+
+
+def _first_order_transition(problem, critical, before, after, located):
+    """Return the transition and critical point of a located equal-F point
+    whose states are those of ``before`` and ``after``, in this order."""
+    alpha_t, alpha_error = located.alpha, located.alpha_error
+    state_b, state_a = located.states
+    point = _Point(
+        "first_order",
+        alpha_t,
+        alpha_error,
+        located.residual,
+        (before.name, after.name),
+        {before.name: state_b, after.name: state_a}
+        if before.name != after.name
+        else {before.name: state_b, after.name + " (after)": state_a},
+        located,
+    )
+    transition = _jump(
+        problem, critical, before, after, alpha_t, alpha_error, located.states
     )
     return transition, point
+
+
+def _known_first_order(known, before, after, a0, a1, rtol=1e-5):
+    """Return a known equal-F point between the two branches near [a0, a1],
+    with its states in the order (before, after), or None.
+
+    The window is widened by ``rtol``: where the free energies differ by
+    less than rounding, the grid finds the change of the equilibrium a little
+    away from the equal-F point.
+    """
+    for located, names in known:
+        if set(names) != {before, after} or before == after:
+            continue
+        if not a0 * (1 - rtol) <= located.alpha <= a1 * (1 + rtol):
+            continue
+        if names[0] == before:
+            return located
+        return replace(located, states=located.states[::-1])
+    return None
 
 
 def _both_stable(problem, located, stability) -> bool:

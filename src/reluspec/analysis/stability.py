@@ -745,12 +745,24 @@ def find_full_space_bifurcations(
 
 def _at_branch_point(u, value, scale, u_other, rtol) -> bool:
     """Return True for a zero eigenvalue at an unspecialised end of a
-    specialised segment: the specialisation branch point."""
-    return (
-        _is_unspecialized(u)
-        and not _is_unspecialized(u_other)
-        and abs(value) <= rtol * scale
-    )
+    specialised segment: the specialisation branch point.
+
+    The first point that branch switching places on a specialised branch can
+    have ``|R - S|`` of 1e-6 and less. There the eigenvalues that vanish at
+    the branch point are still below 1e-6 of the largest one, so they count
+    as zero too.
+    """
+    if _is_unspecialized(u_other):
+        return False
+    if _is_unspecialized(u):
+        return abs(value) <= rtol * scale
+    near = abs(u[0] - u[1]) <= _NEAR_BRANCH_POINT * max(1.0, abs(u[0]))
+    return near and abs(value) <= 1e-6 * scale
+
+
+# Largest |R - S| of a specialised state that counts as next to the branch
+# point in _at_branch_point.
+_NEAR_BRANCH_POINT = 1e-4
 
 
 def _crossing_point(activation, K, segment, block, index, name, in_ansatz, zero):
