@@ -495,3 +495,31 @@ def test_rsc_equations_agree_with_regular_ones(monkeypatch, relu_curves):
             (point,) = _points(result, kind)
             expected = relu_curves[kind].solve_at(K).alpha
             assert point.alpha == pytest.approx(expected, rel=1e-10, abs=0)
+
+
+def test_branches_reach_range_ends_and_folds(erf3):
+    """Drawn branches start at the lower end of the range and pass through
+    their folds: the end state and the fold state are stationary points in
+    the branch arrays."""
+    problem = rs.SpecializationProblem("erf", 3)
+    unspecialized = erf3.branch("unspecialized")
+    assert unspecialized.alpha[0] == erf3.alpha_range[0]
+    assert unspecialized.alpha[-1] == pytest.approx(erf3.alpha_range[1], rel=1e-12)
+    (fold,) = _points(erf3, "fold", "specialized R>S")
+    branch = erf3.branch("specialized R>S")
+    (at_fold,) = np.nonzero(branch.alpha == fold.alpha)[0]
+    assert branch.alpha.min() == fold.alpha
+    u = np.array([branch.R[at_fold], branch.S[at_fold], branch.C[at_fold]])
+    assert not branch.equilibrium[at_fold]
+
+    def residual(u, alpha):
+        # The residual of the continuation, converged there to 1e-11.
+        scale = problem.residual_scale / (1 + alpha**2)
+        return np.max(np.abs(scale * problem.gradient(u, alpha)))
+
+    assert residual(u, fold.alpha) < 1e-11
+    for name in ("unspecialized", "specialized R>S"):
+        b = erf3.branch(name)
+        for i in (0, len(b.alpha) - 1):
+            u = np.array([b.R[i], b.S[i], b.C[i]])
+            assert residual(u, b.alpha[i]) < 1e-11

@@ -234,7 +234,8 @@ def solve(
         critical = [_refine(problem, p, precision) for p in critical]
 
     branches = [
-        _to_state_branch(problem, t, curve_data, lo, hi, stability) for t in traces
+        _to_state_branch(problem, t, curve_data, lo, hi, stability, critical)
+        for t in traces
     ]
     critical = sorted(
         critical + _symmetry_breaking_points(problem, branches), key=lambda p: p.alpha
@@ -1542,21 +1543,29 @@ def _intervals(rows, boundaries, lo, hi):
     return intervals
 
 
-def _to_state_branch(problem, trace, curve_data, lo, hi, stability) -> StateBranch:
+def _to_state_branch(
+    problem, trace, curve_data, lo, hi, stability, critical=()
+) -> StateBranch:
     a = trace.alpha
     keep = (a >= lo * (1 - 1e-12)) & (a <= hi * (1 + 1e-12))
-    u = trace.u[keep]
-    alpha = a[keep]
-    equilibrium = np.zeros(len(alpha), dtype=bool)
     indices = np.nonzero(keep)[0]
-    for j, (alpha_j, index) in enumerate(zip(alpha, indices)):
+    equilibrium = np.zeros(len(a), dtype=bool)
+    for index in indices:
         if trace.unstable_count(stability)[index] != 0:
             continue
         for start, stop, piece_index in curve_data["intervals"]:
             piece = curve_data["pieces"][piece_index]
-            inside = start * (1 - 1e-12) <= alpha_j <= stop * (1 + 1e-12)
+            inside = start * (1 - 1e-12) <= a[index] <= stop * (1 + 1e-12)
             if piece.trace is trace and inside and piece.start <= index <= piece.stop:
-                equilibrium[j] = True
+                equilibrium[index] = True
+    rows = [
+        (float(a[i]), trace.u[i], int(trace.n_unstable[i]),
+         int(trace.n_unstable_full[i]), trace.stability_note[i], bool(equilibrium[i]))
+        for i in indices
+    ]
+    rows = _with_extra_points(problem, trace, rows, keep, lo, hi, critical)
+    alpha = np.array([row[0] for row in rows])
+    u = np.array([row[1] for row in rows]).reshape(-1, 3)
     return StateBranch(
         name=trace.name,
         alpha=alpha,
@@ -1565,9 +1574,79 @@ def _to_state_branch(problem, trace, curve_data, lo, hi, stability) -> StateBran
         C=u[:, 2].copy(),
         generalization_error=np.array([problem.generalization_error(x) for x in u]),
         free_energy=np.array([problem.free_energy(x, al) for x, al in zip(u, alpha)]),
-        n_unstable=trace.n_unstable[keep].astype(np.int64),
-        equilibrium=equilibrium,
-        n_unstable_full=trace.n_unstable_full[keep].astype(np.int64),
-        stability_note=tuple(n for n, k in zip(trace.stability_note, keep) if k),
+        n_unstable=np.array([row[2] for row in rows], dtype=np.int64),
+        equilibrium=np.array([row[5] for row in rows], dtype=bool),
+        n_unstable_full=np.array([row[3] for row in rows], dtype=np.int64),
+        stability_note=tuple(row[4] for row in rows),
         stability=stability,
     )
+
+
+def _with_extra_points(problem, trace, rows, keep, lo, hi, critical):
+    """Add the states at the ends of the alpha range and at the folds of the
+    branch to its rows, so that a drawn branch reaches both.
+
+    A row is ``(alpha, u, n_unstable, n_unstable_full, note, equilibrium)``
+    in the order of the trace. An end state is solved by Newton's method
+    from the chord of the trace across ``lo`` or ``hi`` and takes the labels
+    of the neighbouring point; a fold state is marginal and not an
+    equilibrium.
+    """
+    a = trace.alpha
+    solve = (
+        problem.unspecialized_state
+        if trace.name == UNSPECIALIZED
+        else problem.stationary_point
+    )
+    positions = np.nonzero(keep)[0]
+    extra = []  # (position in the trace, alpha, u, row to copy labels from)
+    for bound in (lo, hi):
+        for i in range(len(a) - 1):
+            if keep[i] == keep[i + 1] or not min(a[i], a[i + 1]) < bound < max(
+                a[i], a[i + 1]
+            ):
+                continue
+            t = (bound - a[i]) / (a[i + 1] - a[i])
+            try:
+                u = solve((1 - t) * trace.u[i] + t * trace.u[i + 1], bound)
+            except StationaryPointError:
+                continue
+            inside = i if keep[i] else i + 1
+            extra.append((i + t, bound, u, int(np.searchsorted(positions, inside))))
+    for point in critical:
+        if point.kind != "fold" or trace.name not in point.branches:
+            continue
+        if not lo <= point.alpha <= hi or len(a) < 2:
+            continue
+        u = np.asarray(point.states[trace.name], dtype=float)
+        distance = np.max(np.abs(trace.u - u), axis=1)
+        i = int(np.argmin(distance))
+        if distance[i] <= 1e-12:
+            continue
+        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(a)]
+        j = min(neighbours, key=lambda n: distance[n])
+        extra.append((0.5 * (i + j), point.alpha, u, None))
+    if not extra:
+        return rows
+    order = [(float(p), row) for p, row in zip(positions, rows)]
+    for position, alpha, u, source in extra:
+        if source is None:
+            counts, notes = label_branch(
+                problem.activation, problem.K, [alpha], [u[0]], [u[1]], [u[2]]
+            )
+            row = (
+                float(alpha),
+                u,
+                problem.n_unstable(u, alpha),
+                int(counts[0]),
+                str(notes[0]),
+                False,
+            )
+        else:
+            labels = rows[min(source, len(rows) - 1)] if rows else None
+            if labels is None:
+                continue
+            row = (float(alpha), u, labels[2], labels[3], labels[4], labels[5])
+        order.append((position, row))
+    order.sort(key=lambda item: item[0])
+    return [row for _, row in order]
