@@ -684,3 +684,23 @@ def test_phase_diagram_skips_infinite_K(tmp_path):
         for line in ax.lines:
             assert np.all(np.isfinite(np.asarray(line.get_xdata(), dtype=float)))
     _assert_png(tmp_path / "diagram.png")
+
+
+def test_phase_diagram_axis_fits_transition_structure():
+    """A symmetry-breaking point far from the branch points does not set the
+    alpha axis; the panel names it instead. One inside the range is drawn."""
+    diagram = first_order_diagram()
+    far = DiagramRow("relu", 5, "symmetry_breaking", 44.3, 1e-12, "specialized R<S")
+    near = DiagramRow("relu", 3, "symmetry_breaking", 7.5, 1e-12, "specialized R<S")
+    rows = sorted(
+        diagram.rows + [far, near], key=lambda r: (r.activation, r.K, r.alpha)
+    )
+    fig = plot_phase_diagram(PhaseDiagram(rows, {}, (0.5, 100.0)))
+    _, relu_axes = fig.axes
+    relu_alphas = [2 * np.pi * (1 + 1 / K) for K in (2, 3, 5, 10, 20)]
+    low, high = relu_axes.get_ylim()
+    assert low < min(relu_alphas)
+    assert max(relu_alphas) < high < 44.3
+    texts = [t.get_text() for t in relu_axes.texts]
+    assert texts == ["symmetry breaking off the scale at alpha: K = 5 (44.3)"]
+    plt.close(fig)

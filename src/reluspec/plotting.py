@@ -819,6 +819,40 @@ def _diagram_legend_handles(activations, colors, kinds_seen, transition_seen):
     return handles
 
 
+def _limit_to_main_points(panel, rows, shown=3):
+    """Fit the alpha axis to the branch points, folds, first-order points and
+    transitions, and name the symmetry-breaking points that fall outside.
+
+    Those can lie far from the others (for ReLU, alpha = 44 against about
+    2 pi), so that the autoscaled axis would squeeze the transition
+    structure into one line.
+    """
+    main = [r.alpha for r in rows if r.kind != "symmetry_breaking"]
+    if not main:
+        return
+    low, high = min(main), max(main)
+    pad = max(0.08 * (high - low), 2e-3 * abs(high))
+    outside = sorted(
+        (r for r in rows if r.kind == "symmetry_breaking"),
+        key=lambda r: (r.K, r.alpha),
+    )
+    outside = [r for r in outside if not low - pad <= r.alpha <= high + pad]
+    if not outside:
+        return
+    panel.set_ylim(low - pad, high + pad)
+    listed = ", ".join(f"K = {r.K} ({r.alpha:.4g})" for r in outside[:shown])
+    more = f" and {len(outside) - shown} more" if len(outside) > shown else ""
+    panel.text(
+        0.01,
+        0.98,
+        f"symmetry breaking off the scale at alpha: {listed}{more}",
+        transform=panel.transAxes,
+        va="top",
+        fontsize="x-small",
+        color="0.3",
+    )
+
+
 def plot_phase_diagram(diagram, path=None, *, ax=None, separate=True, log_alpha=False):
     """Plot the critical values of alpha against K for each activation.
 
@@ -894,6 +928,7 @@ def plot_phase_diagram(diagram, path=None, *, ax=None, separate=True, log_alpha=
             panel.set_yscale("log")
             if alphas:
                 _plain_log_ticks(panel.yaxis, min(alphas), max(alphas))
+        _limit_to_main_points(panel, [r for r in finite_rows if r.activation in names])
         label = names[0] if len(names) == 1 and len(panels) > 1 else "critical"
         panel.set_ylabel(f"{label} $\\alpha$")
         panel.grid(True, which="major", alpha=0.3)
