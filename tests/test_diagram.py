@@ -84,3 +84,27 @@ def test_diagram_checks_alpha_before_solving(monkeypatch):
     monkeypatch.setattr(diagram_module, "solve", no_solve)
     with pytest.raises(ValueError, match=r"alpha range \(5.0, 1.0\) is invalid"):
         rs.phase_diagram(["relu"], [3], (5.0, 1.0), progress=False)
+
+
+def test_diagram_solves_repeated_K_once(monkeypatch):
+    calls = []
+
+    def counting_solve(problem, alpha, options=None):
+        calls.append((problem.activation.name, problem.K))
+        return rs.solve(problem, alpha, options=options)
+
+    monkeypatch.setattr(diagram_module, "solve", counting_solve)
+    diagram = rs.phase_diagram(
+        ["erf", "relu", "erf"], [3, 2, 3], (1.0, 40.0), progress=False
+    )
+    assert calls == [("erf", 3), ("erf", 2), ("relu", 3), ("relu", 2)]
+    assert [r.activation for r in diagram.rows] == sorted(
+        (r.activation for r in diagram.rows), key=["erf", "relu"].index
+    )
+    assert diagram.rows[0].activation == "erf"
+
+
+@pytest.mark.parametrize("K", ["2-4", 2.5, True, None])
+def test_diagram_rejects_invalid_K_values(K):
+    with pytest.raises(ValueError, match="Ks must be integers >= 2 or math.inf"):
+        rs.phase_diagram(["relu"], [3, K], progress=False)

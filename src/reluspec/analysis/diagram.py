@@ -60,7 +60,8 @@ class PhaseDiagram:
     Attributes
     ----------
     rows : list of DiagramRow
-        Every critical point and transition, sorted by activation, K, alpha.
+        Every critical point and transition, sorted by activation (in the
+        order given), K and alpha.
     results : dict
         ``(activation, K) -> SpecializationResult`` of each solve.
     alpha_range : tuple of float
@@ -208,7 +209,8 @@ def phase_diagram(
         For example ``["relu", "erf"]``.
     Ks : iterable of int
         Numbers of hidden units, each ``>= 2``; ``math.inf`` adds the rows of
-        the K -> infinity limit (:func:`limit_rows`).
+        the K -> infinity limit (:func:`limit_rows`). A repeated value is
+        solved once.
     alpha : (float, float)
         Range of alpha solved for each K.
     progress : bool
@@ -239,7 +241,21 @@ def phase_diagram(
     ]
     Ks = list(Ks)
     with_limit = any(isinstance(K, float) and math.isinf(K) and K > 0 for K in Ks)
-    Ks = [int(K) for K in Ks if not (isinstance(K, float) and math.isinf(K) and K > 0)]
+    finite = []
+    for K in Ks:
+        if isinstance(K, float) and math.isinf(K) and K > 0:
+            continue
+        integral = isinstance(K, numbers.Integral) or (
+            isinstance(K, float) and K.is_integer()
+        )
+        if isinstance(K, bool) or not integral:
+            raise ValueError(
+                f"K = {K!r} is invalid: Ks must be integers >= 2 or math.inf"
+            )
+        finite.append(int(K))
+    # Repeated values are solved once, in the order first given.
+    Ks = list(dict.fromkeys(finite))
+    acts = list({a.name: a for a in acts}.values())
     if not acts:
         raise ValueError("activations is empty: give at least one, e.g. ['relu']")
     if not Ks and not with_limit:
@@ -268,7 +284,8 @@ def phase_diagram(
             "every solve of the phase diagram failed: "
             + "; ".join(f"{a} K={K}: {m}" for (a, K), m in failures.items())
         )
-    rows.sort(key=lambda r: (r.activation, r.K, r.alpha))
+    order = {a.name: i for i, a in enumerate(acts)}
+    rows.sort(key=lambda r: (order[r.activation], r.K, r.alpha))
     return PhaseDiagram(
         rows=rows,
         results=results,
