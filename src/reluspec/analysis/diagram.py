@@ -163,7 +163,7 @@ def _rows_of(result: SpecializationResult) -> list:
                 point.kind,
                 point.alpha,
                 point.alpha_error,
-                "; ".join(point.branches),
+                "; ".join(point.branches) + (f" ({point.note})" if point.note else ""),
             )
         )
     curve = result.learning_curve
