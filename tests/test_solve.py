@@ -7,6 +7,7 @@ equilibrium against brute-force minimisation with scipy.
 """
 
 import json
+import logging
 import math
 
 import mpmath as mp
@@ -523,3 +524,18 @@ def test_branches_reach_range_ends_and_folds(erf3):
         for i in (0, len(b.alpha) - 1):
             u = np.array([b.R[i], b.S[i], b.C[i]])
             assert residual(u, b.alpha[i]) < 1e-11
+
+
+@pytest.mark.parametrize("K", [33, 59])
+def test_relu_transition_located_where_rsc_system_fails(K, caplog, relu_curves):
+    """For these K the equal-F system in (R, S, C) does not converge from the
+    grid; the regular equations give the transition to rounding."""
+    with caplog.at_level(logging.WARNING, logger="reluspec"):
+        result = rs.solve(rs.SpecializationProblem("relu", K), alpha=(0.5, 100.0))
+    assert not caplog.records
+    (transition,) = result.transitions
+    assert transition.kind == "first_order"
+    assert transition.alpha == pytest.approx(
+        relu_curves["first_order"].solve_at(K).alpha, rel=1e-14
+    )
+    assert transition.alpha_error < 1e-13 * transition.alpha

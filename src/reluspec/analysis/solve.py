@@ -693,9 +693,10 @@ class _Point:
 #: From this K on, the fold of the R > S branch and the equal-F point of ReLU
 #: come from the equations regular in 1/K (:mod:`reluspec.analysis.limit`).
 #: Near alpha = 2 pi they lie within about 0.4 / K^2 of the branch point,
-#: where the (R, S, C) defining systems are singular to rounding. Both
-#: methods agree to 1e-10 at K = 100 to 400.
-REGULAR_SYSTEM_MIN_K = 100
+#: where the (R, S, C) defining systems are singular to rounding. Where both
+#: methods converge (K = 3 to 400) they agree to 2e-11 relative; from K = 33
+#: on, the (R, S, C) equal-F system fails for some K.
+REGULAR_SYSTEM_MIN_K = 20
 
 
 def _uses_regular_system(problem) -> bool:
