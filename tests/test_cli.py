@@ -547,3 +547,10 @@ def test_output_check_leaves_no_file(tmp_path):
     existing.write_text("kept")
     cli._output_path("CSV")(str(existing))
     assert existing.read_text() == "kept"
+
+
+def test_curve_writes_points_csv(fake_solve, tmp_path, capsys):
+    path = tmp_path / "points.csv"
+    assert cli.main(["curve", "--K", "3", "--points-csv", str(path)]) == 0
+    assert f"wrote CSV {path}" in capsys.readouterr().out
+    assert path.read_text() == first_order_result().critical_points_csv()

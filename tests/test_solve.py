@@ -6,6 +6,8 @@ implementation of the free energy (tests/reference_free_energy.py), and the
 equilibrium against brute-force minimisation with scipy.
 """
 
+import csv
+import io
 import json
 import logging
 import math
@@ -93,7 +95,9 @@ def test_solve_covers_whole_alpha_range(name):
     # energy of K N / (2 beta), so eps_g -> 1 / (2 alpha). The corrections
     # fall like alpha^(-1/2) and are below 1e-4 from alpha = 1e6 on.
     tail = curve.alpha >= 1e6
-    assert np.all(np.abs(curve.generalization_error[tail] * curve.alpha[tail] - 0.5) < 1e-3)
+    assert np.all(
+        np.abs(curve.generalization_error[tail] * curve.alpha[tail] - 0.5) < 1e-3
+    )
 
 
 def test_solve_rejects_low_precision():
@@ -307,8 +311,12 @@ def test_generic_switch_branch_finds_crossing(name, K):
     starts along the symmetry-breaking direction."""
     problem = rs.SpecializationProblem(name, K)
     start = problem.unspecialized_start(0.5)
-    options = rs.ContinuationOptions(p_min=0.5, p_max=60.0, ds_max=0.15, newton_tol=1e-11)
-    parent = rs.continuation(problem.continuation_problem(start, 0.5), rs.PALC(), options)
+    options = rs.ContinuationOptions(
+        p_min=0.5, p_max=60.0, ds_max=0.15, newton_tol=1e-11
+    )
+    parent = rs.continuation(
+        problem.continuation_problem(start, 0.5), rs.PALC(), options
+    )
     (point,) = [p for p in parent.special_points if p.kind == "branch_point"]
     branches = rs.switch_branch(
         problem.continuation_problem(start, 0.5), parent, point, rs.PALC(), options
@@ -352,8 +360,12 @@ def test_relu3_R_below_S_full_saddle(relu3):
     assert "outside the ansatz" in branch.stability_note[i]
     assert not branch.stable[i]
     R, Q, _ = symmetric_matrices(branch.R[i], branch.S[i], branch.C[i], 3)
-    dense = np.linalg.eigvalsh(full_free_energy_hessian(rs.ReLU(), R, Q, branch.alpha[i]))
-    assert int(np.sum(dense < -1e-10 * np.max(np.abs(dense)))) == branch.n_unstable_full[i]
+    dense = np.linalg.eigvalsh(
+        full_free_energy_hessian(rs.ReLU(), R, Q, branch.alpha[i])
+    )
+    assert (
+        int(np.sum(dense < -1e-10 * np.max(np.abs(dense)))) == branch.n_unstable_full[i]
+    )
 
 
 def test_equilibrium_is_full_space_stable(relu3, erf3):
@@ -438,7 +450,9 @@ def test_compiled_newton_reports_failure():
 def relu_curves():
     from reluspec.analysis.limit import trace_critical_curve
 
-    return {kind: trace_critical_curve("relu", kind) for kind in ("fold", "first_order")}
+    return {
+        kind: trace_critical_curve("relu", kind) for kind in ("fold", "first_order")
+    }
 
 
 def test_large_K_relu_matches_mpmath(relu_curves):
@@ -539,3 +553,31 @@ def test_relu_transition_located_where_rsc_system_fails(K, caplog, relu_curves):
         relu_curves["first_order"].solve_at(K).alpha, rel=1e-14
     )
     assert transition.alpha_error < 1e-13 * transition.alpha
+
+
+def test_critical_points_csv_round_trips(erf3):
+    rows = list(csv.DictReader(io.StringIO(erf3.critical_points_csv())))
+    assert len(rows) == len(erf3.critical_points) + len(erf3.transitions)
+    for row, point in zip(rows, erf3.critical_points):
+        assert row["kind"] == point.kind
+        assert float(row["alpha"]) == point.alpha
+        assert float(row["alpha_error"]) == point.alpha_error
+        assert row["branches"].split("; ") == list(point.branches)
+    for row, transition in zip(rows[len(erf3.critical_points) :], erf3.transitions):
+        assert row["kind"] == f"transition:{transition.kind}"
+        assert float(row["alpha"]) == transition.alpha
+        assert float(row["jump"]) == transition.jump
+
+
+def test_precision_refines_transitions():
+    """With precision, a transition moves to the refined alpha of the point
+    it was located at, with that point's error."""
+    result = rs.solve(
+        rs.SpecializationProblem("erf", 3), alpha=(20.0, 60.0), precision=20
+    )
+    (transition,) = result.transitions
+    (point,) = _points(result, "first_order")
+    assert transition.alpha == point.alpha
+    assert transition.alpha_error == point.alpha_error
+    assert transition.alpha_error <= 1e-18 * transition.alpha
+    assert transition.alpha == float(mp.mpf(point.alpha_high_precision))

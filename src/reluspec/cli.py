@@ -325,7 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--csv",
         type=_output_path("CSV"),
         metavar="FILE",
-        help="write every branch as CSV",
+        help="write every branch as CSV, one row per traced state",
+    )
+    curve.add_argument(
+        "--points-csv",
+        type=_output_path("CSV"),
+        metavar="FILE",
+        help="write the critical points and transitions as CSV",
     )
     curve.add_argument(
         "--json",
@@ -520,6 +526,9 @@ def _run_curve(args) -> int:
     if args.csv is not None:
         result.to_csv(args.csv)
         print(f"wrote CSV {args.csv}")
+    if args.points_csv is not None:
+        result.critical_points_csv(args.points_csv)
+        print(f"wrote CSV {args.points_csv}")
     if args.json is not None:
         result.to_json(args.json)
         print(f"wrote JSON {args.json}")

@@ -420,6 +420,65 @@ class SpecializationResult:
         return cls.from_dict(json.loads(text))
 
     # -- CSV --------------------------------------------------------------------
+    def critical_points_csv(self, path=None) -> str:
+        """Return the critical points and transitions as CSV and write it to
+        ``path``.
+
+        One row per critical point, then one per transition (kind
+        ``transition:continuous`` or ``transition:first_order``). Columns:
+        activation, K, kind, alpha, alpha_error, alpha_high_precision (digits
+        of the mpmath refinement, or empty), branches (separated by ``; ``,
+        ``before -> after`` for transitions), note, jump (change of eps_g at
+        a transition, empty for critical points).
+        """
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(
+            [
+                "activation",
+                "K",
+                "kind",
+                "alpha",
+                "alpha_error",
+                "alpha_high_precision",
+                "branches",
+                "note",
+                "jump",
+            ]
+        )
+        for p in self.critical_points:
+            writer.writerow(
+                [
+                    self.activation,
+                    self.K,
+                    p.kind,
+                    repr(float(p.alpha)),
+                    repr(float(p.alpha_error)),
+                    p.alpha_high_precision,
+                    "; ".join(p.branches),
+                    p.note,
+                    "",
+                ]
+            )
+        for t in self.transitions:
+            writer.writerow(
+                [
+                    self.activation,
+                    self.K,
+                    f"transition:{t.kind}",
+                    repr(float(t.alpha)),
+                    repr(float(t.alpha_error)),
+                    "",
+                    f"{t.before} -> {t.after}",
+                    "",
+                    repr(float(t.jump)),
+                ]
+            )
+        text = buffer.getvalue()
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
     def to_csv(self, path=None) -> str:
         """Return the branches as CSV, one row per point, and write it to ``path``.
 

@@ -231,7 +231,9 @@ def solve(
     )
     critical = sorted(critical + first_order_points, key=lambda p: p.alpha)
     if precision is not None:
+        before = {id(p): (p.alpha, p.alpha_error) for p in critical}
         critical = [_refine(problem, p, precision) for p in critical]
+        transitions = [_refined_transition(t, critical, before) for t in transitions]
 
     branches = [
         _to_state_branch(problem, t, curve_data, lo, hi, stability, critical)
@@ -943,6 +945,26 @@ def _symmetry_breaking_points(problem, branches) -> list:
                 )
             )
     return points
+
+
+def _refined_transition(transition, critical, before):
+    """Return ``transition`` at the refined alpha of the critical point it was
+    located at: the equal-F point of a first-order transition or the branch
+    point of a continuous one. ``before`` maps ``id(point)`` to the alpha and
+    error the point had before refinement."""
+    kind = "first_order" if transition.kind == "first_order" else "branch_point"
+    names = {transition.before, transition.after}
+    for point in critical:
+        if point.kind != kind or not point.alpha_high_precision:
+            continue
+        if not names <= set(point.branches):
+            continue
+        alpha, error = before.get(id(point), (math.nan, math.nan))
+        if abs(alpha - transition.alpha) <= max(error, transition.alpha_error):
+            return replace(
+                transition, alpha=point.alpha, alpha_error=point.alpha_error
+            )
+    return transition
 
 
 def _refine(problem, point, precision):
