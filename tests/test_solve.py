@@ -581,3 +581,25 @@ def test_precision_refines_transitions():
     assert transition.alpha_error == point.alpha_error
     assert transition.alpha_error <= 1e-18 * transition.alpha
     assert transition.alpha == float(mp.mpf(point.alpha_high_precision))
+
+
+@pytest.mark.parametrize("K", [20, 100, 1000, 100000])
+def test_large_K_relu_learning_curve_is_consistent(K):
+    """Next to the transition the branches of large-K ReLU lie closer
+    together than the corrected states resolve; the learning curve still
+    changes state once, at the equal-F point, its error never rises (the
+    equilibrium state improves with more data), and every state labelled
+    R>S has R > S."""
+    result = rs.solve(rs.SpecializationProblem("relu", K), alpha=(0.5, 100.0))
+    curve = result.learning_curve
+    (transition,) = result.transitions
+    changes = [
+        (curve.branch[i], curve.branch[i + 1], curve.alpha[i + 1])
+        for i in range(len(curve.alpha) - 1)
+        if curve.branch[i] != curve.branch[i + 1]
+    ]
+    assert changes == [("unspecialized", "specialized R>S", transition.alpha)]
+    error = curve.generalization_error
+    assert np.all(np.diff(error) <= 1e-12 * error[1:])
+    specialized = np.array([name == "specialized R>S" for name in curve.branch])
+    assert np.all(curve.R[specialized] > curve.S[specialized])

@@ -225,6 +225,7 @@ def solve(
     known = ()
     if _uses_regular_system(problem):
         critical, known = _regular_critical_points(problem, critical, lo, hi)
+        _move_turning_points_to_folds(traces, critical)
     pieces = _split_into_pieces(traces, stability)
     curve_data, transitions, first_order_points = _equilibrium(
         problem, pieces, critical, lo, hi, options, known
@@ -775,6 +776,38 @@ def _regular_critical_points(problem, critical, lo, hi):
     )
 
 
+def _move_turning_points_to_folds(traces, critical):
+    """Put the turning vertex of a trace on its located fold.
+
+    At large K the traced R > S branch turns back a little away from the
+    fold of the regular equations, because its steps are at the resolution
+    of double precision there. The states between the two would otherwise
+    be missing from the branch, although one of them is the equilibrium
+    just above the equal-F point.
+    """
+    for point in critical:
+        if point.kind != "fold" or point.located is None:
+            continue
+        for trace in traces:
+            if trace.name not in point.branches or len(trace.alpha) < 3:
+                continue
+            a = trace.alpha
+            turning = [
+                i
+                for i in range(1, len(a) - 1)
+                if (a[i] - a[i - 1]) * (a[i + 1] - a[i]) < 0
+            ]
+            if not turning:
+                continue
+            i = min(turning, key=lambda j: abs(a[j] - point.alpha))
+            if abs(a[i] - point.alpha) > 1e-4 * point.alpha:
+                continue
+            trace.alpha = a.copy()
+            trace.u = trace.u.copy()
+            trace.alpha[i] = point.alpha
+            trace.u[i] = point.states[trace.name]
+
+
 def _locate_critical_points(problem, traces, lo, hi):
     points = []
     for trace in traces:
@@ -1144,9 +1177,21 @@ class _Piece:
                 u = solve(start, alpha)
             except StationaryPointError:
                 continue
+            if not _on_named_side(self.name, u):
+                # Newton's method reached a neighbouring branch.
+                continue
             if np.max(np.abs(u - guess)) <= max(1e-5, 2.0 * spacing):
                 return u
         return None
+
+
+def _on_named_side(name, u) -> bool:
+    """Return False when the sign of R - S contradicts the branch name."""
+    if name.startswith("specialized R>S"):
+        return u[0] > u[1]
+    if name.startswith("specialized R<S"):
+        return u[0] < u[1]
+    return True
 
 
 def _split_into_pieces(traces, stability="full"):
@@ -1192,7 +1237,7 @@ def _stable_states(problem, pieces, alpha):
     error of order step^4); elsewhere the state is corrected by Newton's
     method and its stability computed.
     """
-    states = []
+    states, interpolated_indices = [], []
     for index, piece in enumerate(pieces):
         interpolated = piece.interpolated_free_energy(problem, alpha)
         if interpolated is None:
@@ -1200,11 +1245,40 @@ def _stable_states(problem, pieces, alpha):
         F, both_stable = interpolated
         if both_stable:
             states.append((F, index))
+            interpolated_indices.append(index)
             continue
         u = piece.state(problem, alpha)
         if u is not None and _is_stable(problem, u, alpha, piece.stability):
             states.append((problem.free_energy(u, alpha), index))
-    return states
+    return _exact_near_ties(problem, pieces, alpha, states, interpolated_indices)
+
+
+def _exact_near_ties(problem, pieces, alpha, states, interpolated, rtol=1e-6):
+    """Replace interpolated free energies within ``rtol`` of the least one by
+    the free energies of the corrected states.
+
+    Interpolation errors (order step^4) can exceed the difference of two
+    free energies near their crossing, which then decides the equilibrium.
+    A state that cannot be corrected keeps its interpolated value.
+    """
+    if len(states) < 2:
+        return states
+    least = min(F for F, _ in states)
+    close = [
+        (F, index)
+        for F, index in states
+        if index in interpolated and F - least <= rtol * max(abs(least), 1.0)
+    ]
+    if len(close) < 2 and all(F - least > rtol * abs(least) for F, _ in states[1:]):
+        return states
+    exact = []
+    for F, index in states:
+        if (F, index) in close:
+            u = pieces[index].state(problem, alpha)
+            if u is not None:
+                F = problem.free_energy(u, alpha)
+        exact.append((F, index))
+    return exact
 
 
 def _equilibrium(problem, pieces, critical, lo, hi, options, known=()):
@@ -1215,12 +1289,15 @@ def _equilibrium(problem, pieces, critical, lo, hi, options, known=()):
         if rows and states:
             # Free energies equal to rounding do not move the equilibrium:
             # keep the previous state, so that two states that coincide (as the
-            # specialised states do for large K) cannot alternate.
+            # specialised states do for large K) cannot alternate. A known
+            # equal-F point decides such a tie by the side alpha lies on.
             previous = rows[-1][1]
             least = states[0][0]
+            tie = 64 * np.finfo(float).eps * abs(least)
+            preferred = _side_of_known(known, pieces, alpha, states, least + tie)
             for F, index in states:
-                if index == previous and F - least <= 64 * np.finfo(float).eps * abs(
-                    least
+                if index == preferred or (
+                    preferred is None and index == previous and F - least <= tie
                 ):
                     states.insert(0, (F, index))
                     break
@@ -1231,6 +1308,7 @@ def _equilibrium(problem, pieces, critical, lo, hi, options, known=()):
                 break
         else:
             logger.warning("no locally stable state found at alpha = %.6g", alpha)
+    rows = _consistent_with_known(rows, pieces, known)
     if not rows:
         raise ContinuationError(
             f"no locally stable state was found anywhere in alpha = [{lo}, {hi}]"
@@ -1442,6 +1520,69 @@ def _first_order_transition(problem, critical, before, after, located):
     return transition, point
 
 
+def _consistent_with_known(rows, pieces, known, window=1e-5):
+    """Drop the learning-curve rows next to a known equal-F point that
+    contradict it.
+
+    Within ``window`` (relative) of the point, a row must be on the branch
+    the point puts in equilibrium on its side, and a row on the branch after
+    the point must be at least half as far from R = S as the located state:
+    Newton's method there can reach the unspecialised state from a guess on
+    the specialised branch. For ReLU at large K such rows appear where the
+    branches lie closer together than the corrected states resolve.
+    """
+    for located, (before, after) in known:
+        distance = abs(located.states[1][0] - located.states[1][1])
+        kept = []
+        for row in rows:
+            alpha, index, u, _ = row
+            name = pieces[index].name
+            if abs(alpha - located.alpha) <= window * located.alpha:
+                if alpha > located.alpha and name == before:
+                    continue
+                if alpha < located.alpha and name == after:
+                    continue
+                if name == after and abs(u[0] - u[1]) < 0.5 * distance:
+                    continue
+            kept.append(row)
+        if len(kept) < len(rows):
+            logger.debug(
+                "dropped %d learning-curve rows next to the equal-F point at %.15g",
+                len(rows) - len(kept),
+                located.alpha,
+            )
+        rows = kept
+    return rows
+
+
+def _side_of_known(known, pieces, alpha, states, limit, window=1e-5):
+    """Return the index of the piece that a known equal-F point puts in
+    equilibrium at ``alpha``, or None.
+
+    The point decides when both of its states are among ``states`` with a
+    free energy up to ``limit``, and within ``window`` (relative) of the
+    point also when the two free energies differ by more. There, for ReLU at
+    large K, the free energies differ by less than the error of the states
+    that the grid corrects.
+    """
+    # The piece of least free energy stands for its branch.
+    tied, stable = {}, {}
+    for F, index in sorted(states, reverse=True):
+        stable[pieces[index].name] = index
+        if F <= limit:
+            tied[pieces[index].name] = index
+    for located, (before, after) in known:
+        near = abs(alpha - located.alpha) <= window * located.alpha
+        candidates = stable if near else tied
+        if before in candidates and after in candidates:
+            return candidates[after] if alpha > located.alpha else candidates[before]
+        if near and alpha > located.alpha and after in candidates:
+            return candidates[after]
+        if near and alpha <= located.alpha and before in candidates:
+            return candidates[before]
+    return None
+
+
 def _known_first_order(known, before, after, a0, a1, rtol=1e-5):
     """Return a known equal-F point between the two branches near [a0, a1],
     with its states in the order (before, after), or None.
@@ -1530,9 +1671,19 @@ def _stability_edge(critical, name, alpha, below, kinds=("fold", "branch_point")
 
 def _learning_curve(problem, pieces, rows, boundaries):
     entries = [(a, pieces[i].name, u, F) for a, i, u, F in rows]
-    for alpha, i0, i1, _ in boundaries:
+    for alpha, i0, i1, point in boundaries:
         for index in (i0, i1):
-            u = pieces[index].state(problem, alpha)
+            # The located states of a first-order point, where there is one:
+            # next to a branch point the pieces lie too close together for
+            # a Newton correction from their interpolation.
+            name = pieces[index].name
+            if index == i1 and name == pieces[i0].name:
+                name += " (after)"
+            u = None if point is None else point.states.get(name)
+            if u is None:
+                u = pieces[index].state(problem, alpha)
+            else:
+                u = np.asarray(u, dtype=float)
             if u is not None:
                 F = problem.free_energy(u, alpha)
                 entries.append((alpha, pieces[index].name, u, F))
