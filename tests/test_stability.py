@@ -338,3 +338,32 @@ def test_branch_point_end_is_no_crossing(name, caplog):
     ]
     assert at_branch_point
     assert all(p.branches == ("unspecialized",) for p in at_branch_point)
+
+
+def test_threshold_is_per_block():
+    """A block whose eigenvalues are 1e11 times smaller than another's keeps
+    its negative eigenvalue: each block's rounding is relative to its own
+    size."""
+    from reluspec.analysis.stability import Block, _stability_from_blocks
+
+    def block(name, values, multiplicity):
+        values = np.array(values)
+        return Block(name, values, multiplicity, np.diag(values), ("a", "b"))
+
+    large = block("trivial", [1.0, 1e8], 1)
+    small = block("standard", [-1e-3, 1.0], 7)
+    marginal = block("[K-2,2]", [-1e-12, 1.0], 5)
+    stability = _stability_from_blocks([large, small, marginal], rtol=1e-10)
+    assert stability.n_unstable == 7
+    assert stability.unstable_blocks == (("standard", 1, 7),)
+
+
+@pytest.mark.parametrize("name, K", [("relu", 19), ("relu", 100000), ("erf", 5)])
+def test_full_count_never_below_ansatz_count(name, K):
+    result = rs.solve(rs.SpecializationProblem(name, K), alpha=(0.5, 100.0))
+    for branch in result.branches:
+        assert np.all(branch.n_unstable_full >= branch.n_unstable)
+    unspecialized = result.branch("unspecialized")
+    (branch_point,) = [p for p in result.critical_points if p.kind == "branch_point"]
+    past = unspecialized.alpha > branch_point.alpha * (1 + 1e-6)
+    assert np.all(unspecialized.n_unstable_full[past] >= 1)

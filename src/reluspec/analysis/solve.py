@@ -667,7 +667,10 @@ def _label_full_space(problem, trace):
         trace.u[:, 1],
         trace.u[:, 2],
     )
-    trace.n_unstable_full = np.asarray(counts, dtype=int)
+    # The full space contains the ansatz. Where a marginal eigenvalue counts
+    # as zero in one basis and as negative in the other, the larger count
+    # stands.
+    trace.n_unstable_full = np.maximum(np.asarray(counts, dtype=int), trace.n_unstable)
     trace.stability_note = tuple(str(n) for n in notes)
 
 
@@ -1812,7 +1815,7 @@ def _with_extra_points(problem, trace, rows, keep, lo, hi, critical):
                 float(alpha),
                 u,
                 problem.n_unstable(u, alpha),
-                int(counts[0]),
+                max(int(counts[0]), problem.n_unstable(u, alpha)),
                 str(notes[0]),
                 False,
             )

@@ -392,12 +392,15 @@ class FullStability:
 
 
 def _stability_from_blocks(blocks, rtol: float) -> FullStability:
-    scale = max(float(np.max(np.abs(block.eigenvalues))) for block in blocks)
-    threshold = -rtol * scale
+    # Each block's eigenvalues carry the rounding of that block's matrix, so
+    # a block's own largest eigenvalue sets its threshold. The blocks differ
+    # in scale by orders of magnitude at large K, and a common threshold
+    # would count a clearly negative eigenvalue of a small block as zero.
     unstable = []
     total = 0
     in_ansatz = 0
     for block in blocks:
+        threshold = -rtol * float(np.max(np.abs(block.eigenvalues)))
         count = int(np.sum(block.eigenvalues < threshold))
         if block.name == TRIVIAL:
             in_ansatz = count
@@ -434,9 +437,10 @@ def full_space_stability(
         As :func:`block_spectrum`.
     rtol : float, default 1e-10
         Eigenvalues above ``-rtol`` times the largest absolute eigenvalue of
-        all blocks count as zero, so that a marginal state (at a branch point
-        or a fold) is not called unstable because of rounding. This is the
-        rule of ``SpecializationProblem.n_unstable``.
+        their block count as zero, so that a marginal state (at a branch
+        point or a fold) is not called unstable because of rounding. This is
+        the rule of ``SpecializationProblem.n_unstable`` applied block by
+        block.
 
     Returns
     -------
