@@ -603,3 +603,22 @@ def test_large_K_relu_learning_curve_is_consistent(K):
     assert np.all(np.diff(error) <= 1e-12 * error[1:])
     specialized = np.array([name == "specialized R>S" for name in curve.branch])
     assert np.all(curve.R[specialized] > curve.S[specialized])
+
+
+@pytest.mark.parametrize(
+    "name, K, alpha", [("erf", 10, (0.5, 100.0)), ("erf", 15, (1.0, 200.0))]
+)
+def test_alpha_error_bounds_mpmath_error(name, K, alpha):
+    """The reported alpha_error bounds the distance to the root of the same
+    defining equations solved in mpmath at 30 digits."""
+    problem = rs.SpecializationProblem(name, K)
+    double = rs.solve(problem, alpha=alpha)
+    refined = rs.solve(problem, alpha=alpha, precision=30)
+    checked = 0
+    for point, reference in zip(double.critical_points, refined.critical_points):
+        if not reference.alpha_high_precision:
+            continue
+        error = abs(mp.mpf(reference.alpha_high_precision) - point.alpha)
+        assert error <= point.alpha_error
+        checked += 1
+    assert checked >= 2

@@ -160,14 +160,14 @@ _KIND_NAMES = {
 }
 
 
-def _rounding_error(system, x, r, J, alpha_index, samples=6):
+def _rounding_error(system, x, r, J, alpha_index, samples=16):
     """Estimate the error of the alpha component of a converged root.
 
     The computed root is off by about ``J^-1`` times the rounding error of
     the residual. That error is sampled by evaluating the residual at points
     a few ulp away and removing the linear change ``J dx``; the estimate is
-    the largest resulting alpha correction, plus the correction of the
-    residual at the root itself and the rounding of alpha.
+    four times the largest resulting alpha correction (the correction of the
+    residual at the root itself among them), plus the rounding of alpha.
     """
     try:
         corrections = [np.linalg.solve(J, -r)[alpha_index]]
@@ -184,7 +184,11 @@ def _rounding_error(system, x, r, J, alpha_index, samples=6):
             corrections.append(np.linalg.solve(J, noise)[alpha_index])
     except np.linalg.LinAlgError:
         return float("nan")
-    spread = float(np.max(np.abs(corrections)))
+    # The samples find the size of the rounding error, not its maximum.
+    # With 6 samples the actual errors against 30-digit mpmath roots reached
+    # 3.6 times the largest sampled correction. With 16 samples and the
+    # factor 4 they stayed below 0.7 of the estimate (erf K = 10 and 15).
+    spread = 4.0 * float(np.max(np.abs(corrections)))
     return spread + 2 * np.finfo(float).eps * abs(x[alpha_index])
 
 
