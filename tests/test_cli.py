@@ -554,3 +554,24 @@ def test_curve_writes_points_csv(fake_solve, tmp_path, capsys):
     assert cli.main(["curve", "--K", "3", "--points-csv", str(path)]) == 0
     assert f"wrote CSV {path}" in capsys.readouterr().out
     assert path.read_text() == first_order_result().critical_points_csv()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["curve", "--K", "100001"], ["diagram", "--K", "2-100001"]],
+)
+def test_K_above_limit_is_usage_error(argv, capsys):
+    assert cli.main(argv) == 2
+    assert "K must be at most 100000" in capsys.readouterr().err
+
+
+def test_closed_output_pipe_ends_quietly(monkeypatch, capsys):
+    """A reader that closes standard output early (as head does) ends the
+    command with exit code 141 and no error message."""
+
+    def closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_run_limit", closed_pipe)
+    assert cli.main(["limit", "--activation", "relu"]) == 141
+    assert capsys.readouterr().err == ""

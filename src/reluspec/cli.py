@@ -21,6 +21,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -57,7 +58,18 @@ def parse_K(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"invalid K {text!r}: specialisation needs K >= 2 hidden units"
         )
+    _check_K_limit(K, text)
     return K
+
+
+def _check_K_limit(K: int, text: str) -> None:
+    from .analysis.problem import MAX_K
+
+    if K > MAX_K:
+        raise argparse.ArgumentTypeError(
+            f"invalid K {text!r}: K must be at most {MAX_K}, where the overlaps of "
+            "the (R, S, C) coordinates still resolve in double precision"
+        )
 
 
 def parse_K_list(text: str) -> list[int]:
@@ -93,6 +105,7 @@ def parse_K_list(text: str) -> list[int]:
                 f"invalid K list {text!r}: {lo} is below 2, and specialisation needs "
                 f"K >= 2 hidden units; expected {_K_LIST_FORM}"
             )
+        _check_K_limit(hi, text)
         if hi - lo + 1 + len(values) > MAX_K_VALUES:
             raise argparse.ArgumentTypeError(
                 f"invalid K list {text!r}: more than {MAX_K_VALUES} values of K"
@@ -686,7 +699,7 @@ def main(argv=None) -> int:
 
     Returns the exit code: 0 on success (also after ``--help``), 1 when the
     computation or writing a file fails, 2 for invalid input, 130 when
-    interrupted. Errors are reported in one line on standard error, without
+    interrupted, 141 when the reader of standard output has closed it. Errors are reported in one line on standard error, without
     a traceback unless ``-vv`` is given.
     """
     parser = build_parser()
@@ -702,6 +715,16 @@ def main(argv=None) -> int:
         args.subparser.print_usage(sys.stderr)
         print(f"{command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of standard output (say, head) has exited. Output that
+        # Python flushes at exit goes nowhere instead of raising again.
+        try:
+            descriptor = sys.stdout.fileno()
+        except (OSError, ValueError):
+            # Standard output is no file (an in-memory stream).
+            return 141
+        os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
+        return 141
     except (RuntimeError, ArithmeticError, ValueError, OSError) as error:
         # ContinuationError, LocationError and StationaryPointError are
         # RuntimeError subclasses, and numpy's LinAlgError is a ValueError.

@@ -718,7 +718,8 @@ def _regular_curve(kind):
     """Return the ReLU critical curve of ``kind`` in 1/K, traced once per process."""
     from .limit import trace_critical_curve
 
-    return trace_critical_curve("relu", kind)
+    # Only K >= REGULAR_SYSTEM_MIN_K is solved on it, so eps = 1/K stops there.
+    return trace_critical_curve("relu", kind, eps_max=1.0 / REGULAR_SYSTEM_MIN_K)
 
 
 def _regular_critical_points(problem, critical, lo, hi):
