@@ -575,3 +575,37 @@ def test_closed_output_pipe_ends_quietly(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_run_limit", closed_pipe)
     assert cli.main(["limit", "--activation", "relu"]) == 141
     assert capsys.readouterr().err == ""
+
+
+def test_plot_command_reports_figure(fake_solve, tmp_path, capsys):
+    source = tmp_path / "curve.json"
+    assert cli.main(["curve", "--K", "3", "--json", str(source), "-q"]) == 0
+    capsys.readouterr()
+    figure = tmp_path / "again.png"
+    assert cli.main(["plot", str(source), "--plot", str(figure)]) == 0
+    assert f"wrote figure {figure}" in capsys.readouterr().out
+    _assert_png(figure)
+
+
+def test_files_written_before_output_closes(fake_solve, tmp_path, monkeypatch):
+    """A reader that closes standard output at the first line (head -1)
+    still gets the requested files."""
+    path = tmp_path / "curve.csv"
+    lines = []
+
+    def closing_print(*args, **kwargs):
+        lines.append(args)
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("builtins.print", closing_print)
+    assert cli.main(["curve", "--K", "3", "--csv", str(path), "-q"]) == 141
+    assert path.read_text() == first_order_result().to_csv()
+
+
+def test_output_check_leaves_links_alone(tmp_path):
+    target = tmp_path / "target.csv"
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    assert cli._output_path("CSV")(str(link)) == link
+    assert link.is_symlink()
+    assert not target.exists()

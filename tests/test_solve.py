@@ -438,7 +438,7 @@ def test_compiled_newton_reports_failure():
     with pytest.raises(StationaryPointError, match="outside the domain"):
         problem.stationary_point([0.9, 0.9, 0.0], 5.0)
     with pytest.raises(
-        StationaryPointError, match="within 1 iterations .* gradient max-norm"
+        StationaryPointError, match="after 1 of at most 1 steps .* gradient max-norm"
     ):
         problem.stationary_point([0.5, 0.1, 0.1], 5.0, max_iter=1)
 
@@ -578,8 +578,8 @@ def test_precision_refines_transitions():
     (transition,) = result.transitions
     (point,) = _points(result, "first_order")
     assert transition.alpha == point.alpha
-    assert transition.alpha_error == point.alpha_error
-    assert transition.alpha_error <= 1e-18 * transition.alpha
+    # The refined value is a double, so its error is its rounding.
+    assert transition.alpha_error == 0.5 * math.ulp(transition.alpha)
     assert transition.alpha == float(mp.mpf(point.alpha_high_precision))
 
 
@@ -622,3 +622,62 @@ def test_alpha_error_bounds_mpmath_error(name, K, alpha):
         assert error <= point.alpha_error
         checked += 1
     assert checked >= 2
+
+
+def test_newton_never_returns_a_state_outside_the_domain():
+    """A start from which every halved step leaves the domain raises instead
+    of returning the last trial point (found by fuzzing at K = 100000)."""
+    problem = rs.SpecializationProblem("erf", 100000)
+    start = [0.7467869262245264, 4.9196068089333935e-06, 0.36145256581447865]
+    alpha = 0.5137064680404803
+    try:
+        u = problem.stationary_point(start, alpha)
+    except StationaryPointError:
+        return
+    assert problem.is_valid(u)
+    scale = problem.residual_scale / (1 + alpha**2)
+    assert np.max(np.abs(scale * problem.gradient(u, alpha))) < 1e-9
+
+
+@pytest.mark.parametrize("alpha", [-1.0, math.nan, math.inf])
+def test_stationary_point_rejects_invalid_alpha(alpha):
+    with pytest.raises(ValueError, match="alpha = .* is invalid: .* >= 0"):
+        rs.SpecializationProblem("relu", 3).stationary_point([0.1, 0.0, 0.0], alpha)
+
+
+def test_end_states_have_their_own_labels():
+    """States added at the ends of a narrow range are labelled for
+    themselves: at alpha = 6.27 the unspecialised ReLU K = 4 state is stable
+    (its branch point is at 6.2826) and in equilibrium (the equal-F point is
+    at 6.2757, where the curve changes branch)."""
+    result = rs.solve(rs.SpecializationProblem("relu", 4), alpha=(6.27, 6.2835))
+    branch = result.branch("unspecialized")
+    assert branch.alpha[0] == 6.27
+    assert branch.n_unstable[0] == 0
+    assert branch.n_unstable_full[0] == 0
+    assert branch.equilibrium[0]
+    assert result.learning_curve.branch[0] == "unspecialized"
+    assert len(np.unique(branch.alpha)) == len(branch.alpha)
+
+
+def test_mpmath_fallback_needs_converged_digits(monkeypatch):
+    """Where Newton's method stalls in double precision, the mpmath iteration
+    takes over, and a result with too few correct digits is an error that
+    names both attempts."""
+    import sys
+
+    locate = sys.modules["reluspec.analysis.locate"]
+
+    def stalled(system, x0, kind, alpha_index):
+        error = locate.LocationError(f"{kind}: Newton's method did not converge")
+        error.iterate = np.asarray(x0, dtype=float)
+        raise error
+
+    monkeypatch.setattr(locate, "_newton", stalled)
+    monkeypatch.setattr(locate, "_refine_mp", lambda *args, **kwargs: ([0.5] * 7, 3))
+    problem = rs.SpecializationProblem("relu", 3)
+    with pytest.raises(
+        locate.LocationError,
+        match="did not converge; the iteration in mpmath .* only 3 correct digits",
+    ):
+        locate.locate_fold(problem, [0.3, 0.1, 0.05], 6.2)

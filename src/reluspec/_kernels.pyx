@@ -2176,12 +2176,12 @@ def symmetric_newton(
     ``u`` holds the start ``(R, S, C)`` and receives the last iterate. With
     ``unspecialized`` the iteration runs in ``(m, C)`` on ``R = S = m / K``
     from the projection of the start. Full steps are halved (down to 1e-8)
-    until they stay inside the domain; the iteration stops when a step is at
-    most ``tol`` times ``max(1, |u|)``, or when the gradient is at the level
-    of its rounding error (64 ulp of the sizes of its two parts). Returns 0
-    on convergence, 1 for a
-    start outside the domain, 2 where the Hessian is singular or a
-    derivative fails, 3 after ``max_iter`` steps. ``info`` receives the
+    until they stay inside the domain; the iteration stops when a full step
+    is at most ``tol`` times ``max(1, |u|)``, or when the gradient is at the
+    level of its rounding error (64 ulp of the sizes of its two parts).
+    Returns 0 on convergence, 1 for a start outside the domain, 2 where the
+    Hessian is singular, a derivative fails or no halved step stays in the
+    domain, 3 after ``max_iter`` steps. ``info`` receives the
     max-norm of the last gradient and the number of steps.
     """
     cdef double buffer[15]
@@ -2242,14 +2242,19 @@ def symmetric_newton(
         while True:
             for i in range(3):
                 trial[i] = u[i] + t * step[i]
-            if _symmetric_valid(trial[0], trial[1], trial[2], K) or not t > 1e-8:
+            if _symmetric_valid(trial[0], trial[1], trial[2], K):
                 break
+            if not t > 1e-8:
+                # No step along the Newton direction stays in the domain.
+                return 2
             t *= 0.5
         largest = 0.0
         for i in range(3):
             u[i] = trial[i]
-            largest = fmax(largest, fabs(t * step[i]))
+            largest = fmax(largest, fabs(step[i]))
         size = fmax(1.0, fmax(fabs(u[0]), fmax(fabs(u[1]), fabs(u[2]))))
-        if largest <= tol * size:
+        # Only a full step that is small shows convergence; a halved one
+        # is small because it was halved.
+        if t == 1.0 and largest <= tol * size:
             return 0
     return 3

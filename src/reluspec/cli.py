@@ -196,17 +196,24 @@ def _check_writable(path: Path, kind: str, text: str) -> None:
     The check runs before any computation, so that a long solve is not lost
     to an unwritable output file. A file that did not exist is removed again.
     """
-    existed = path.exists()
+    if os.path.lexists(path):
+        # An existing file is checked without opening it; links, devices
+        # and pipes (which could block an open) are left to the write.
+        if path.is_file() and not os.access(path, os.W_OK):
+            raise argparse.ArgumentTypeError(
+                f"invalid {kind} file {text!r}: it cannot be written "
+                "(permission denied)"
+            )
+        return
     try:
-        with open(path, "a"):
+        with open(path, "x"):
             pass
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise argparse.ArgumentTypeError(
             f"invalid {kind} file {text!r}: it cannot be written ({reason})"
         ) from None
-    if not existed:
-        path.unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
 
 
 def _output_path(kind: str):
@@ -519,7 +526,19 @@ def _save_figure(draw, data, path):
 
     fig = draw(data, path=path)
     plt.close(fig)
-    print(f"wrote figure {path}")
+    return f"wrote figure {path}"
+
+
+def _write_then_print(table: str, outputs) -> None:
+    """Write every requested file, then print the table and what was written.
+
+    Files come first, so that a reader that closes standard output early
+    (such as head) does not lose them.
+    """
+    messages = [write() for path, write in outputs if path is not None]
+    print(table)
+    for message in messages:
+        print(message)
 
 
 def _run_curve(args) -> int:
@@ -535,21 +554,33 @@ def _run_curve(args) -> int:
         precision=args.precision,
         stability=args.stability,
     )
-    print(result.summary())
-    if args.csv is not None:
-        result.to_csv(args.csv)
-        print(f"wrote CSV {args.csv}")
-    if args.points_csv is not None:
-        result.critical_points_csv(args.points_csv)
-        print(f"wrote CSV {args.points_csv}")
-    if args.json is not None:
-        result.to_json(args.json)
-        print(f"wrote JSON {args.json}")
-    if args.plot is not None:
-        _save_figure(plot_learning_curve, result, args.plot)
-    if args.plot_order_parameters is not None:
-        _save_figure(plot_order_parameters, result, args.plot_order_parameters)
+    _write_then_print(
+        result.summary(),
+        [
+            (args.csv, lambda: _written("CSV", args.csv, result.to_csv)),
+            (
+                args.points_csv,
+                lambda: _written("CSV", args.points_csv, result.critical_points_csv),
+            ),
+            (args.json, lambda: _written("JSON", args.json, result.to_json)),
+            (
+                args.plot,
+                lambda: _save_figure(plot_learning_curve, result, args.plot),
+            ),
+            (
+                args.plot_order_parameters,
+                lambda: _save_figure(
+                    plot_order_parameters, result, args.plot_order_parameters
+                ),
+            ),
+        ],
+    )
     return 0
+
+
+def _written(kind: str, path, write) -> str:
+    write(path)
+    return f"wrote {kind} {path}"
 
 
 def _run_diagram(args) -> int:
@@ -576,18 +607,18 @@ def _run_diagram(args) -> int:
             progress=not args.quiet,
             workers=args.workers,
         )
-    print(diagram.table())
-    if args.csv is not None:
-        diagram.to_csv(args.csv)
-        print(f"wrote CSV {args.csv}")
-    if args.json is not None:
-        diagram.to_json(args.json)
-        print(f"wrote JSON {args.json}")
-    if args.plot is not None:
-        if math.inf in Ks:
-            _save_figure(_limit_figure(activations, Ks, args.alpha), diagram, args.plot)
-        else:
-            _save_figure(plot_phase_diagram, diagram, args.plot)
+    if math.inf in Ks:
+        draw = _limit_figure(activations, Ks, args.alpha)
+    else:
+        draw = plot_phase_diagram
+    _write_then_print(
+        diagram.table(),
+        [
+            (args.csv, lambda: _written("CSV", args.csv, diagram.to_csv)),
+            (args.json, lambda: _written("JSON", args.json, diagram.to_json)),
+            (args.plot, lambda: _save_figure(draw, diagram, args.plot)),
+        ],
+    )
     return 0
 
 
@@ -626,10 +657,9 @@ def _run_limit(args) -> int:
     table = convergence_table(
         args.activation, alpha=args.alpha, Ks=args.K, dps=args.dps
     )
-    print(table.table())
-    if args.csv is not None:
-        table.to_csv(args.csv)
-        print(f"wrote CSV {args.csv}")
+    _write_then_print(
+        table.table(), [(args.csv, lambda: _written("CSV", args.csv, table.to_csv))]
+    )
     return 0
 
 
@@ -665,14 +695,16 @@ def _run_plot(args) -> int:
             # K = infinity has no place on a log K axis: draw the curves in 1/K.
             activations = list(dict.fromkeys(row.activation for row in saved.rows))
             draw = _limit_figure(activations, Ks, saved.alpha_range)
-            _save_figure(draw, saved, args.plot)
+            print(_save_figure(draw, saved, args.plot))
         else:
-            _save_figure(plot_phase_diagram, saved, args.plot)
+            print(_save_figure(plot_phase_diagram, saved, args.plot))
         return 0
     result = saved
-    _save_figure(plot_learning_curve, result, args.plot)
+    print(_save_figure(plot_learning_curve, result, args.plot))
     if args.plot_order_parameters is not None:
-        _save_figure(plot_order_parameters, result, args.plot_order_parameters)
+        print(
+            _save_figure(plot_order_parameters, result, args.plot_order_parameters)
+        )
     return 0
 
 

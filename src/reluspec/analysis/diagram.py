@@ -335,7 +335,9 @@ def _solve_in_worker(problem, alpha, options, level):
 
 def _solve_all(jobs, alpha, options, progress, workers) -> list:
     """Return the outcome of every job, in the order of the jobs."""
-    bar = tqdm(total=len(jobs), desc="phase diagram", disable=not progress, unit="solve")
+    bar = tqdm(
+        total=len(jobs), desc="phase diagram", disable=not progress, unit="solve"
+    )
     with bar:
         if workers <= 1:
             outcomes = []

@@ -108,6 +108,8 @@ def _newton(system, x0, kind, alpha_index, tol=1e-13, max_iter=40, floor=1e-7):
 # Digits of the mpmath iteration that takes over when rounding stalls
 # Newton's method in double precision.
 _FALLBACK_DPS = 30
+# Fewest correct digits of alpha for which that iteration counts as converged.
+_FALLBACK_MIN_DIGITS = 12
 
 
 def _solve_defining_system(problem, system, x0, kind, alpha_index):
@@ -126,6 +128,7 @@ def _solve_defining_system(problem, system, x0, kind, alpha_index):
         iterate = getattr(error, "iterate", None)
         if iterate is None or not np.all(np.isfinite(iterate)):
             raise
+        stalled = str(error)
         try:
             x_mp, digits = _refine_mp(
                 problem, _KIND_NAMES[kind], iterate, _FALLBACK_DPS, max_iter=60
@@ -137,9 +140,14 @@ def _solve_defining_system(problem, system, x0, kind, alpha_index):
             np.linalg.LinAlgError,
         ) as mp_error:
             raise LocationError(
-                f"{error}; the iteration in mpmath from the last iterate failed "
+                f"{stalled}; the iteration in mpmath from the last iterate failed "
                 f"too: {mp_error}"
             ) from None
+    if digits < _FALLBACK_MIN_DIGITS:
+        raise LocationError(
+            f"{stalled}; the iteration in mpmath from the last iterate reached "
+            f"only {digits} correct digits"
+        )
     x = np.array([float(c) for c in x_mp])
     r, _ = system(x)
     alpha = abs(x[alpha_index])

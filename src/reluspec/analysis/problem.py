@@ -53,6 +53,20 @@ class StationaryPointError(RuntimeError):
     """Raised when no stationary point of the free energy could be found."""
 
 
+def _check_alpha(alpha) -> float:
+    """Return ``alpha`` as a float, raising ValueError unless it is finite and
+    at least 0."""
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0.0):
+        raise ValueError(
+            f"alpha = {alpha!r} is invalid: it must be a finite number >= 0"
+        )
+    return value
+
+
 class SpecializationProblem:
     """Site-symmetric states of a soft committee machine learning a teacher.
 
@@ -288,6 +302,7 @@ class SpecializationProblem:
         :class:`StationaryPointError` with the last residual when Newton does
         not converge.
         """
+        alpha = _check_alpha(alpha)
         u = np.array(u0, dtype=float)
         if not self.is_valid(u):
             raise StationaryPointError(
@@ -295,8 +310,7 @@ class SpecializationProblem:
                 "arguments 1 - C - (R - S)^2 and 1 + (K - 1) C - (R + (K - 1) S)^2 "
                 "are positive"
             )
-        norm = np.inf
-        python_steps = max_iter
+        norm, steps, reason = np.inf, 0, "did not converge"
         if self._kind is not None:
             info = np.empty(2)
             status = _kernels.symmetric_newton(
@@ -304,25 +318,34 @@ class SpecializationProblem:
             )
             if status == 0:
                 return u
-            norm, python_steps = info[0], 0
-        for _ in range(python_steps):
-            g = self.gradient(u, alpha)
-            norm = float(np.max(np.abs(g)))
-            H = self.hessian(u, alpha)
-            try:
-                step = np.linalg.solve(H, -g)
-            except np.linalg.LinAlgError:
-                break
-            t = 1.0
-            while not self.is_valid(u + t * step) and t > 1e-8:
-                t *= 0.5
-            u = u + t * step
-            if np.max(np.abs(t * step)) <= tol * max(1.0, np.max(np.abs(u))):
-                return u
+            norm, steps = info[0], int(info[1])
+            if status == 2:
+                reason = "stopped at a singular Hessian or a step out of the domain"
+        else:
+            for steps in range(1, max_iter + 1):
+                g = self.gradient(u, alpha)
+                norm = float(np.max(np.abs(g)))
+                H = self.hessian(u, alpha)
+                try:
+                    step = np.linalg.solve(H, -g)
+                except np.linalg.LinAlgError:
+                    reason = "stopped at a singular Hessian"
+                    break
+                t = 1.0
+                while not self.is_valid(u + t * step) and t > 1e-8:
+                    t *= 0.5
+                if not self.is_valid(u + t * step):
+                    reason = "stopped where no step stays in the domain"
+                    break
+                u = u + t * step
+                size = max(1.0, np.max(np.abs(u)))
+                if t == 1.0 and np.max(np.abs(step)) <= tol * size:
+                    return u
         raise StationaryPointError(
             f"Newton's method found no stationary point at alpha = {alpha!r} from "
-            f"{np.asarray(u0).tolist()} within {max_iter} iterations "
-            f"(last gradient max-norm {norm:.3e}); try a start closer to the state"
+            f"{np.asarray(u0).tolist()}: it {reason} after {steps} of at most "
+            f"{max_iter} steps (last gradient max-norm {norm:.3e}); try a start "
+            "closer to the state"
         )
 
     def unspecialized_state(

@@ -304,8 +304,8 @@ class LearningCurve:
     At each alpha the equilibrium is the site-symmetric state of least F
     among those that are locally stable, in the full space of R and Q or
     inside the ansatz as the ``stability`` argument of the solve selects
-    (full space by default). ``branch[i]`` names the branch of the equilibrium at ``alpha[i]``; the
-    grid contains both ends of every first-order jump, so a plot of
+    (full space by default). ``branch[i]`` names the branch of the
+    equilibrium at ``alpha[i]``; the grid contains both ends of every first-order jump, so a plot of
     ``generalization_error`` against ``alpha`` shows the jump as a vertical
     step.
     """

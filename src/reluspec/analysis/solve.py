@@ -47,7 +47,7 @@ from .results import (
     StateBranch,
     Transition,
 )
-from .stability import find_full_space_bifurcations, full_space_stability, label_branch
+from .stability import find_full_space_bifurcations, full_space_stability
 
 __all__ = ["solve", "SolveOptions"]
 
@@ -659,19 +659,35 @@ def _distinct_named_traces(problem, traces) -> list:
 
 def _label_full_space(problem, trace):
     """Store the full-space stability of every point of the trace."""
-    counts, notes = label_branch(
-        problem.activation,
-        problem.K,
-        trace.alpha,
-        trace.u[:, 0],
-        trace.u[:, 1],
-        trace.u[:, 2],
+    counts, notes = [], []
+    for u, alpha, n_ansatz in zip(trace.u, trace.alpha, trace.n_unstable):
+        count, note = _full_label(problem, u, alpha, int(n_ansatz))
+        counts.append(count)
+        notes.append(note)
+    trace.n_unstable_full = np.asarray(counts, dtype=int)
+    trace.stability_note = tuple(notes)
+
+
+def _full_label(problem, u, alpha, n_ansatz):
+    """Return the full-space count and description of a state whose count
+    inside the ansatz is ``n_ansatz``.
+
+    The trivial block is the ansatz Hessian in another basis, so it has the
+    same inertia. Its count is replaced by ``n_ansatz``, so that the two
+    labels never disagree on a marginal eigenvalue that one basis rounds
+    below zero and the other does not.
+    """
+    stability = full_space_stability(problem.activation, *u, alpha, problem.K)
+    count = stability.n_unstable - stability.n_unstable_ansatz + n_ansatz
+    if count == stability.n_unstable:
+        return count, stability.description
+    outside = count - n_ansatz
+    if count == 0:
+        return 0, "stable"
+    return count, (
+        f"unstable: {n_ansatz} direction(s) inside the ansatz and {outside} "
+        "outside it"
     )
-    # The full space contains the ansatz. Where a marginal eigenvalue counts
-    # as zero in one basis and as negative in the other, the larger count
-    # stands.
-    trace.n_unstable_full = np.maximum(np.asarray(counts, dtype=int), trace.n_unstable)
-    trace.stability_note = tuple(str(n) for n in notes)
 
 
 def _is_stable(problem, u, alpha, stability) -> bool:
@@ -871,6 +887,16 @@ def _turning_point_folds(problem, traces, points):
     return found
 
 
+def _in_curve(curve, name, u, alpha) -> bool:
+    """Return True if the learning curve has the state ``u`` of branch
+    ``name`` at ``alpha``."""
+    for i in np.nonzero(np.abs(curve.alpha - alpha) <= 1e-12 * alpha)[0]:
+        state = np.array([curve.R[i], curve.S[i], curve.C[i]])
+        if curve.branch[i] == name and np.max(np.abs(state - u)) <= 1e-8:
+            return True
+    return False
+
+
 def _fold_point(located, name) -> _Point:
     """Return the critical point of a located fold of branch ``name``."""
     return _Point(
@@ -998,8 +1024,12 @@ def _refined_transition(transition, critical, before):
             continue
         alpha, error = before.get(id(point), (math.nan, math.nan))
         if abs(alpha - transition.alpha) <= max(error, transition.alpha_error):
+            # alpha is a double: its error is at least its rounding.
+            rounding = 0.5 * math.ulp(point.alpha)
             return replace(
-                transition, alpha=point.alpha, alpha_error=point.alpha_error
+                transition,
+                alpha=point.alpha,
+                alpha_error=max(point.alpha_error, rounding),
             )
     return transition
 
@@ -1009,7 +1039,12 @@ def _refine(problem, point, precision):
         return point
     try:
         value, digits = refine_alpha_mp(problem, point.located, dps=precision)
-    except LocationError as error:
+    except (
+        LocationError,
+        ValueError,
+        ZeroDivisionError,
+        np.linalg.LinAlgError,
+    ) as error:
         logger.warning(
             "refinement of the %s at alpha = %.6g failed: %s",
             point.kind,
@@ -1529,7 +1564,9 @@ def _consistent_with_known(rows, pieces, known, window=1e-5):
     contradict it.
 
     Within ``window`` (relative) of the point, a row must be on the branch
-    the point puts in equilibrium on its side, and a row on the branch after
+    the point puts in equilibrium on its side (for large-K ReLU, the only
+    source of known points, the R < S states lie above the R > S ones
+    there), and a row on the branch after
     the point must be at least half as far from R = S as the located state:
     Newton's method there can reach the unspecialised state from a guess on
     the specialised branch. For ReLU at large K such rows appear where the
@@ -1542,6 +1579,8 @@ def _consistent_with_known(rows, pieces, known, window=1e-5):
             alpha, index, u, _ = row
             name = pieces[index].name
             if abs(alpha - located.alpha) <= window * located.alpha:
+                if name not in (before, after):
+                    continue
                 if alpha > located.alpha and name == before:
                     continue
                 if alpha < located.alpha and name == after:
@@ -1565,18 +1604,26 @@ def _side_of_known(known, pieces, alpha, states, limit, window=1e-5):
 
     The point decides when both of its states are among ``states`` with a
     free energy up to ``limit``, and within ``window`` (relative) of the
-    point also when the two free energies differ by more. There, for ReLU at
+    point also when the two free energies differ by more, unless a third
+    state lies below both by more than 1e-9 relative. There, for ReLU at
     large K, the free energies differ by less than the error of the states
     that the grid corrects.
     """
     # The piece of least free energy stands for its branch.
-    tied, stable = {}, {}
+    tied, stable, least = {}, {}, {}
     for F, index in sorted(states, reverse=True):
-        stable[pieces[index].name] = index
+        name = pieces[index].name
+        stable[name], least[name] = index, F
         if F <= limit:
-            tied[pieces[index].name] = index
+            tied[name] = index
+    lowest = min(least.values(), default=math.inf)
     for located, (before, after) in known:
         near = abs(alpha - located.alpha) <= window * located.alpha
+        # A third state below both by more than the error of the corrected
+        # states keeps the equilibrium.
+        pair = [least[n] for n in (before, after) if n in least]
+        if near and (not pair or min(pair) > lowest + 1e-9 * abs(lowest)):
+            near = False
         candidates = stable if near else tied
         if before in candidates and after in candidates:
             return candidates[after] if alpha > located.alpha else candidates[before]
@@ -1687,7 +1734,11 @@ def _learning_curve(problem, pieces, rows, boundaries):
             if u is None:
                 u = pieces[index].state(problem, alpha)
             else:
-                u = np.asarray(u, dtype=float)
+                u = np.array(u, dtype=float)
+                if pieces[index].name == UNSPECIALIZED:
+                    # Onto R = S, which the located state meets to rounding.
+                    m = u[0] + (problem.K - 1) * u[1]
+                    u[0] = u[1] = m / problem.K
             if u is not None:
                 F = problem.free_energy(u, alpha)
                 entries.append((alpha, pieces[index].name, u, F))
@@ -1741,7 +1792,9 @@ def _to_state_branch(
          int(trace.n_unstable_full[i]), trace.stability_note[i], bool(equilibrium[i]))
         for i in indices
     ]
-    rows = _with_extra_points(problem, trace, rows, keep, lo, hi, critical)
+    rows = _with_extra_points(
+        problem, trace, rows, keep, lo, hi, critical, curve_data["curve"]
+    )
     alpha = np.array([row[0] for row in rows])
     u = np.array([row[1] for row in rows]).reshape(-1, 3)
     return StateBranch(
@@ -1760,15 +1813,15 @@ def _to_state_branch(
     )
 
 
-def _with_extra_points(problem, trace, rows, keep, lo, hi, critical):
+def _with_extra_points(problem, trace, rows, keep, lo, hi, critical, curve):
     """Add the states at the ends of the alpha range and at the folds of the
     branch to its rows, so that a drawn branch reaches both.
 
     A row is ``(alpha, u, n_unstable, n_unstable_full, note, equilibrium)``
     in the order of the trace. An end state is solved by Newton's method
-    from the chord of the trace across ``lo`` or ``hi`` and takes the labels
-    of the neighbouring point; a fold state is marginal and not an
-    equilibrium.
+    from the chord of the trace across ``lo`` or ``hi``. It is in
+    equilibrium when the learning curve has this branch's state there. A
+    fold state is marginal and not an equilibrium.
     """
     a = trace.alpha
     solve = (
@@ -1779,6 +1832,8 @@ def _with_extra_points(problem, trace, rows, keep, lo, hi, critical):
     positions = np.nonzero(keep)[0]
     extra = []  # (position in the trace, alpha, u, row to copy labels from)
     for bound in (lo, hi):
+        if np.any(np.abs(a[keep] - bound) <= 1e-12 * bound):
+            continue
         for i in range(len(a) - 1):
             if keep[i] == keep[i + 1] or not min(a[i], a[i + 1]) < bound < max(
                 a[i], a[i + 1]
@@ -1789,8 +1844,7 @@ def _with_extra_points(problem, trace, rows, keep, lo, hi, critical):
                 u = solve((1 - t) * trace.u[i] + t * trace.u[i + 1], bound)
             except StationaryPointError:
                 continue
-            inside = i if keep[i] else i + 1
-            extra.append((i + t, bound, u, int(np.searchsorted(positions, inside))))
+            extra.append((i + t, bound, u, "end"))
     for point in critical:
         if point.kind != "fold" or trace.name not in point.branches:
             continue
@@ -1803,28 +1857,14 @@ def _with_extra_points(problem, trace, rows, keep, lo, hi, critical):
             continue
         neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(a)]
         j = min(neighbours, key=lambda n: distance[n])
-        extra.append((0.5 * (i + j), point.alpha, u, None))
+        extra.append((0.5 * (i + j), point.alpha, u, "fold"))
     if not extra:
         return rows
     order = [(float(p), row) for p, row in zip(positions, rows)]
-    for position, alpha, u, source in extra:
-        if source is None:
-            counts, notes = label_branch(
-                problem.activation, problem.K, [alpha], [u[0]], [u[1]], [u[2]]
-            )
-            row = (
-                float(alpha),
-                u,
-                problem.n_unstable(u, alpha),
-                max(int(counts[0]), problem.n_unstable(u, alpha)),
-                str(notes[0]),
-                False,
-            )
-        else:
-            labels = rows[min(source, len(rows) - 1)] if rows else None
-            if labels is None:
-                continue
-            row = (float(alpha), u, labels[2], labels[3], labels[4], labels[5])
-        order.append((position, row))
+    for position, alpha, u, kind in extra:
+        n_ansatz = problem.n_unstable(u, alpha)
+        count, note = _full_label(problem, u, alpha, n_ansatz)
+        equilibrium = kind == "end" and _in_curve(curve, trace.name, u, alpha)
+        order.append((position, (float(alpha), u, n_ansatz, count, note, equilibrium)))
     order.sort(key=lambda item: item[0])
     return [row for _, row in order]

@@ -393,14 +393,19 @@ class FullStability:
 
 def _stability_from_blocks(blocks, rtol: float) -> FullStability:
     # Each block's eigenvalues carry the rounding of that block's matrix, so
-    # a block's own largest eigenvalue sets its threshold. The blocks differ
+    # a block's own largest eigenvalue sets its threshold: the blocks differ
     # in scale by orders of magnitude at large K, and a common threshold
     # would count a clearly negative eigenvalue of a small block as zero.
+    # The entries of every block are sums of terms of the size of the
+    # largest eigenvalue, which bounds the threshold from below by 64 ulp of
+    # it (a 1 x 1 block would otherwise count its own rounding as negative).
+    largest = max(float(np.max(np.abs(block.eigenvalues))) for block in blocks)
+    floor = 64.0 * np.finfo(float).eps * largest
     unstable = []
     total = 0
     in_ansatz = 0
     for block in blocks:
-        threshold = -rtol * float(np.max(np.abs(block.eigenvalues)))
+        threshold = -(rtol * float(np.max(np.abs(block.eigenvalues))) + floor)
         count = int(np.sum(block.eigenvalues < threshold))
         if block.name == TRIVIAL:
             in_ansatz = count
@@ -713,10 +718,23 @@ def find_full_space_bifurcations(
             for index in np.flatnonzero(
                 np.sign(before[block]) != np.sign(after[block])
             ):
+                # Branch switching places the points next to the branch point
+                # at the start (or, traced backwards, the end) of a branch.
+                near_end = i <= 1 or i >= alpha.size - 3
                 if _at_branch_point(
-                    u_all[i], before[block][index], scale_before, u_all[i + 1], rtol
+                    u_all[i],
+                    before[block][index],
+                    scale_before,
+                    u_all[i + 1],
+                    rtol,
+                    near_end,
                 ) or _at_branch_point(
-                    u_all[i + 1], after[block][index], scale_after, u_all[i], rtol
+                    u_all[i + 1],
+                    after[block][index],
+                    scale_after,
+                    u_all[i],
+                    rtol,
+                    near_end,
                 ):
                     continue
                 crossings.append((block, int(index)))
@@ -747,12 +765,13 @@ def find_full_space_bifurcations(
     return found
 
 
-def _at_branch_point(u, value, scale, u_other, rtol) -> bool:
+def _at_branch_point(u, value, scale, u_other, rtol, near_end=True) -> bool:
     """Return True for a zero eigenvalue at an unspecialised end of a
     specialised segment: the specialisation branch point.
 
-    The first point that branch switching places on a specialised branch can
-    have ``|R - S|`` of 1e-6 and less. There the eigenvalues that vanish at
+    The first point that branch switching places on a specialised branch
+    (``near_end``: among the first or last two vertices) can have
+    ``|R - S|`` of 1e-6 and less. There the eigenvalues that vanish at
     the branch point are still below 1e-6 of the largest one, so they count
     as zero too.
     """
@@ -761,7 +780,7 @@ def _at_branch_point(u, value, scale, u_other, rtol) -> bool:
     if _is_unspecialized(u):
         return abs(value) <= rtol * scale
     near = abs(u[0] - u[1]) <= _NEAR_BRANCH_POINT * max(1.0, abs(u[0]))
-    return near and abs(value) <= 1e-6 * scale
+    return near_end and near and abs(value) <= 1e-6 * scale
 
 
 # Largest |R - S| of a specialised state that counts as next to the branch
