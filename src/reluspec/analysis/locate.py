@@ -108,7 +108,7 @@ def _newton(system, x0, kind, alpha_index, tol=1e-13, max_iter=40, floor=1e-7):
 # Digits of the mpmath iteration that takes over when rounding stalls
 # Newton's method in double precision.
 _FALLBACK_DPS = 30
-# Fewest correct digits of alpha for which that iteration counts as converged.
+# Minimum number of correct digits of alpha for that iteration to count.
 _FALLBACK_MIN_DIGITS = 12
 
 

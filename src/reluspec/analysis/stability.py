@@ -393,8 +393,8 @@ class FullStability:
 
 def _stability_from_blocks(blocks, rtol: float) -> FullStability:
     # Each block's eigenvalues carry the rounding of that block's matrix, so
-    # a block's own largest eigenvalue sets its threshold: the blocks differ
-    # in scale by orders of magnitude at large K, and a common threshold
+    # a block's own largest eigenvalue sets its threshold. The blocks differ
+    # in scale by orders of magnitude at large K, so that a common threshold
     # would count a clearly negative eigenvalue of a small block as zero.
     # The entries of every block are sums of terms of the size of the
     # largest eigenvalue, which bounds the threshold from below by 64 ulp of
