@@ -609,3 +609,21 @@ def test_output_check_leaves_links_alone(tmp_path):
     assert cli._output_path("CSV")(str(link)) == link
     assert link.is_symlink()
     assert not target.exists()
+
+
+def test_unwritable_existing_file_is_usage_error(tmp_path, monkeypatch):
+    """An existing file that cannot be opened for writing is rejected before
+    any solve. Tests may run as root, which may write any file, so the
+    refusal of the operating system is simulated."""
+    path = tmp_path / "kept.csv"
+    path.write_text("kept")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cli.os, "open", refuse)
+    with pytest.raises(
+        argparse.ArgumentTypeError, match="it cannot be written .Permission denied"
+    ):
+        cli._output_path("CSV")(str(path))
+    assert path.read_text() == "kept"

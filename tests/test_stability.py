@@ -367,3 +367,16 @@ def test_full_count_never_below_ansatz_count(name, K):
     (branch_point,) = [p for p in result.critical_points if p.kind == "branch_point"]
     past = unspecialized.alpha > branch_point.alpha * (1 + 1e-6)
     assert np.all(unspecialized.n_unstable_full[past] >= 1)
+
+
+def test_small_blocks_keep_negative_eigenvalues_at_large_K():
+    """erf K = 1000 on the R < S branch at alpha = 59284: the trivial block
+    reaches 1e15 while the other blocks have eigenvalues of about -2 to -4,
+    sums of terms of order 1e4. All three count as unstable:
+    (K - 1) + K (K - 3) / 2 + (K - 1)(K - 2) / 2 directions."""
+    K = 1000
+    state = (-0.0005776404401879298, 0.0010015792920513372, 1.9782826431753068e-10)
+    stability = full_space_stability("erf", *state, 59284.0159467794, K)
+    for block in ("standard", "[K-2,2]", "[K-2,1,1]"):
+        assert stability.min_eigenvalue[block] < -1.0
+    assert stability.n_unstable == (K - 1) + K * (K - 3) // 2 + (K - 1) * (K - 2) // 2

@@ -2254,7 +2254,9 @@ def symmetric_newton(
             largest = fmax(largest, fabs(step[i]))
         size = fmax(1.0, fmax(fabs(u[0]), fmax(fabs(u[1]), fabs(u[2]))))
         # Only a full step that is small shows convergence; a halved one
-        # is small because it was halved.
+        # is small because it was halved. NOTE: the test is absolute, so at
+        # large K, where C can be 1e-15, it can accept a C that is off by
+        # its own size while R and S are accurate.
         if t == 1.0 and largest <= tol * size:
             return 0
     return 3

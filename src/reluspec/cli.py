@@ -197,13 +197,17 @@ def _check_writable(path: Path, kind: str, text: str) -> None:
     to an unwritable output file. A file that did not exist is removed again.
     """
     if os.path.lexists(path):
-        # An existing file is checked without opening it; links, devices
-        # and pipes (which could block an open) are left to the write.
-        if path.is_file() and not os.access(path, os.W_OK):
-            raise argparse.ArgumentTypeError(
-                f"invalid {kind} file {text!r}: it cannot be written "
-                "(permission denied)"
-            )
+        # An existing regular file is opened for appending, which changes
+        # nothing; links, devices and pipes (whose open could block) are left
+        # to the write.
+        if path.is_file() and not path.is_symlink():
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK))
+            except OSError as error:
+                reason = error.strerror or type(error).__name__
+                raise argparse.ArgumentTypeError(
+                    f"invalid {kind} file {text!r}: it cannot be written ({reason})"
+                ) from None
         return
     try:
         with open(path, "x"):

@@ -171,6 +171,10 @@ class Block:
     basis : tuple of str
         The basis vectors of one copy of the representation, as in the table
         of the module docstring.
+    term_scale : float
+        Largest absolute value among the terms summed into the entries of
+        ``matrix``: its entries are exact to a few ulp of it. For the 1 x 1
+        ``[K-2,1,1]`` block ``w_S + e_o`` it is ``max(|w_S|, |e_o|)``.
     """
 
     name: str
@@ -178,6 +182,7 @@ class Block:
     multiplicity: int
     matrix: np.ndarray
     basis: tuple
+    term_scale: float = math.nan
 
 
 def _number_of_units(K) -> int:
@@ -322,6 +327,9 @@ def block_spectrum(activation, R, S, C, alpha, K) -> list[Block]:
     alpha = _alpha(alpha)
     blocks = []
     for name, matrix, multiplicity in _block_matrices(activation, R, S, C, alpha, K):
+        term_scale = float(np.max(np.abs(matrix)))
+        if name == HOOK:
+            term_scale = _hook_term_scale(activation, R, S, C, alpha, K)
         blocks.append(
             Block(
                 name=name,
@@ -329,9 +337,16 @@ def block_spectrum(activation, R, S, C, alpha, K) -> list[Block]:
                 multiplicity=multiplicity,
                 matrix=matrix,
                 basis=_BASES[name][: matrix.shape[0]],
+                term_scale=term_scale,
             )
         )
     return blocks
+
+
+def _hook_term_scale(activation, R, S, C, alpha, K) -> float:
+    """Return ``max(|w_S|, |e_o|)`` of the ``[K-2,1,1]`` entry ``w_S + e_o``."""
+    arguments = _log_arguments(float(R), float(S), float(C), K - 1.0)
+    return max(1.0 / arguments.A, abs(alpha * _curvature(activation, "S", S)))
 
 
 @dataclass(frozen=True)
@@ -396,15 +411,17 @@ def _stability_from_blocks(blocks, rtol: float) -> FullStability:
     # a block's own largest eigenvalue sets its threshold. The blocks differ
     # in scale by orders of magnitude at large K, so that a common threshold
     # would count a clearly negative eigenvalue of a small block as zero.
-    # The entries of every block are sums of terms of the size of the
-    # largest eigenvalue, which bounds the threshold from below by 64 ulp of
-    # it (a 1 x 1 block would otherwise count its own rounding as negative).
-    largest = max(float(np.max(np.abs(block.eigenvalues))) for block in blocks)
-    floor = 64.0 * np.finfo(float).eps * largest
+    # The threshold is at least 64 ulp of the terms summed into the block's
+    # entries: a 1 x 1 block would otherwise count its own rounding as
+    # negative where its two terms cancel, as at a branch point.
     unstable = []
     total = 0
     in_ansatz = 0
     for block in blocks:
+        terms = block.term_scale
+        if not math.isfinite(terms):
+            terms = float(np.max(np.abs(block.matrix)))
+        floor = 64.0 * np.finfo(float).eps * terms
         threshold = -(rtol * float(np.max(np.abs(block.eigenvalues))) + floor)
         count = int(np.sum(block.eigenvalues < threshold))
         if block.name == TRIVIAL:
