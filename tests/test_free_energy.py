@@ -14,10 +14,10 @@ from reluspec.theory.free_energy import (
     free_energy_gradient,
     symmetric_free_energy,
     symmetric_free_energy_alpha_derivative_of_gradient,
+    symmetric_free_energy_derivatives,
     symmetric_free_energy_gradient,
     symmetric_free_energy_gradient_mp,
     symmetric_free_energy_hessian,
-    symmetric_free_energy_derivatives,
     symmetric_free_energy_mp,
     symmetric_free_energy_third_derivative,
 )

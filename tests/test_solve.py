@@ -15,13 +15,13 @@ import math
 import mpmath as mp
 import numpy as np
 import pytest
+import reference_free_energy as ref
 from scipy.optimize import minimize
 
-import reference_free_energy as ref
 import reluspec as rs
-from reluspec.theory.free_energy import free_energy_gradient
 from reluspec.analysis.problem import StationaryPointError
 from reluspec.order_parameters import symmetric_matrices
+from reluspec.theory.free_energy import free_energy_gradient
 
 
 @pytest.fixture(scope="module")
