@@ -314,6 +314,8 @@ def test_table_text_and_csv(tables, tmp_path):
     text = tables["relu"].table()
     assert "alpha_c (branch point)" in text
     assert "eps_g R<S - eps_g R>S" in text
+    dps = tables["relu"].dps
+    assert f"at {dps} digits, shown to 17 (the CSV holds all)" in text
     path = tmp_path / "table.csv"
     csv_text = tables["erf"].to_csv(path)
     assert path.read_text() == csv_text

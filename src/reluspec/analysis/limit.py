@@ -1263,10 +1263,13 @@ class ConvergenceTable:
         """Return the table as fixed-width text."""
         title = (
             f"# {self.activation}: states at alpha = {self.alpha:g}; finite-K values "
-            f"in (R, S, C) at {self.dps} digits"
+            f"computed in (R, S, C) at {self.dps} digits, shown to 17 (the CSV "
+            "holds all)"
         )
         lines = [
             title,
+            "# Richardson estimates need three K in a geometric sequence, "
+            "e.g. 10,100,1000",
             "# limits (K = inf) and leading corrections from the regular equations:",
         ]
         for name, (limit, exponent, coefficient) in self.limits.items():
