@@ -614,14 +614,14 @@ def test_output_check_leaves_links_alone(tmp_path):
 def test_unwritable_existing_file_is_usage_error(tmp_path, monkeypatch):
     """An existing file that cannot be opened for writing is rejected before
     any solve. Tests may run as root, which may write any file, so the
-    refusal of the operating system is simulated."""
+    operating system's denial is simulated."""
     path = tmp_path / "kept.csv"
     path.write_text("kept")
 
-    def refuse(*args, **kwargs):
+    def deny(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cli.os, "open", refuse)
+    monkeypatch.setattr(cli.os, "open", deny)
     with pytest.raises(
         argparse.ArgumentTypeError, match="it cannot be written .Permission denied"
     ):

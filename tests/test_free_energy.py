@@ -532,7 +532,7 @@ near_perfect_states = st.builds(
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(site_symmetric_states, near_perfect_states))
-def test_compiled_free_energy_equals_python_expressions(state):
+def test_compiled_free_energy_matches_python(state):
     """The compiled F and derivatives repeat the Python expressions operation
     by operation, and the pair correlations run through the same kernel
     loop, so the bits agree exactly."""
@@ -557,7 +557,7 @@ def test_compiled_free_energy_equals_python_expressions(state):
 
 
 @pytest.mark.parametrize("value", ["0.3", 0.3 + 0.1j, [0.3]])
-def test_compiled_path_leaves_odd_inputs_to_validation(value):
+def test_compiled_path_validates_odd_inputs(value):
     """Inputs the compiled functions cannot take reach the validating path,
     which names the argument."""
     with pytest.raises(ValueError, match="R = .* must be a finite real number"):

@@ -496,7 +496,7 @@ def test_large_K_relu_independent_of_range():
     ]
 
 
-def test_rsc_equations_agree_with_regular_ones(monkeypatch, relu_curves):
+def test_rsc_and_regular_equations_agree(monkeypatch, relu_curves):
     """Below the K where the regular equations take over, and a little
     above it, the equations in (R, S, C) (with the turning-point fold and
     the mpmath fallback of the equal-F point) give the same values."""
@@ -541,7 +541,7 @@ def test_branches_reach_range_ends_and_folds(erf3):
 
 
 @pytest.mark.parametrize("K", [33, 59])
-def test_relu_transition_located_where_rsc_system_fails(K, caplog, relu_curves):
+def test_relu_transition_at_K_33_and_59(K, caplog, relu_curves):
     """For these K the equal-F system in (R, S, C) does not converge from the
     grid; the regular equations give the transition to rounding."""
     with caplog.at_level(logging.WARNING, logger="reluspec"):
@@ -584,7 +584,7 @@ def test_precision_refines_transitions():
 
 
 @pytest.mark.parametrize("K", [20, 100, 1000, 100000])
-def test_large_K_relu_learning_curve_is_consistent(K):
+def test_large_K_relu_curve_consistent(K):
     """Next to the transition the branches of large-K ReLU lie closer
     together than the corrected states resolve; the learning curve still
     changes state once, at the equal-F point, its error never rises (the
@@ -624,7 +624,7 @@ def test_alpha_error_bounds_mpmath_error(name, K, alpha):
     assert checked >= 2
 
 
-def test_newton_never_returns_a_state_outside_the_domain():
+def test_newton_stays_inside_domain():
     """A start from which every halved step leaves the domain raises instead
     of returning the last trial point (found by fuzzing at K = 100000)."""
     problem = rs.SpecializationProblem("erf", 100000)

@@ -369,7 +369,7 @@ def test_full_count_never_below_ansatz_count(name, K):
     assert np.all(unspecialized.n_unstable_full[past] >= 1)
 
 
-def test_small_blocks_keep_negative_eigenvalues_at_large_K():
+def test_small_blocks_negative_at_large_K():
     """erf K = 1000 on the R < S branch at alpha = 59284: the trivial block
     reaches 1e15 while the other blocks have eigenvalues of about -2 to -4,
     sums of terms of order 1e4. All three count as unstable:

@@ -735,8 +735,9 @@ def main(argv=None) -> int:
 
     Returns the exit code: 0 on success (also after ``--help``), 1 when the
     computation or writing a file fails, 2 for invalid input, 130 when
-    interrupted, 141 when the reader of standard output has closed it. Errors are reported in one line on standard error, without
-    a traceback unless ``-vv`` is given.
+    interrupted, 141 when the reader of standard output has closed it.
+    Errors are reported in one line on standard error, without a traceback
+    unless ``-vv`` is given.
     """
     parser = build_parser()
     try:
@@ -752,12 +753,12 @@ def main(argv=None) -> int:
         print(f"{command}: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:
-        # The reader of standard output (say, head) has exited. Output that
+        # The reader of standard output (such as head) has exited. Output that
         # Python flushes at exit goes nowhere instead of raising again.
         try:
             descriptor = sys.stdout.fileno()
         except (OSError, ValueError):
-            # Standard output is no file (an in-memory stream).
+            # Standard output is not a file (an in-memory stream).
             return 141
         os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
         return 141

@@ -819,7 +819,7 @@ def _diagram_legend_handles(activations, colors, kinds_seen, transition_seen):
     return handles
 
 
-def _limit_to_main_points(panel, rows, shown=3):
+def _limit_to_main_points(panel, rows, listed_at_most=3):
     """Fit the alpha axis to the branch points, folds, first-order points and
     transitions, and name the symmetry-breaking points that fall outside.
 
@@ -840,8 +840,12 @@ def _limit_to_main_points(panel, rows, shown=3):
     if not outside:
         return
     panel.set_ylim(low - pad, high + pad)
-    listed = ", ".join(f"K = {r.K} ({r.alpha:.4g})" for r in outside[:shown])
-    more = f" and {len(outside) - shown} more" if len(outside) > shown else ""
+    listed = ", ".join(
+        f"K = {r.K} ({r.alpha:.4g})" for r in outside[:listed_at_most]
+    )
+    more = ""
+    if len(outside) > listed_at_most:
+        more = f" and {len(outside) - listed_at_most} more"
     panel.text(
         0.01,
         0.98,

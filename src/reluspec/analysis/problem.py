@@ -109,8 +109,8 @@ class SpecializationProblem:
         self.e_C = np.array([0.0, 0.0, 1.0])
         self._cache_key = None
         self._cache_value = None
-        # Kernel code for the compiled free energy and Newton iteration, or
-        # None for activations that only have the Python expressions.
+        # Kernel code for the compiled Newton iteration, or None for
+        # activations that only have the Python expressions.
         self._kind = activation._kind if type(activation) in (ReLU, Erf) else None
 
     @property
@@ -152,28 +152,14 @@ class SpecializationProblem:
         the last point because Newton's method needs all three there."""
         key = (float(u[0]), float(u[1]), float(u[2]), float(alpha))
         if self._cache_key != key:
-            self._cache_value = None
-            if self._kind is not None:
-                out = np.empty(15)
-                if not _kernels.symmetric_free_energy_derivatives(
-                    self._kind, key[0], key[1], key[2], key[3], self.K, out
-                ):
-                    self._cache_value = out[:3], out[3:12].reshape(3, 3), out[12:]
-            if self._cache_value is None:
-                self._cache_value = symmetric_free_energy_derivatives(
-                    self.activation, key[0], key[1], key[2], key[3], self.K
-                )
+            self._cache_value = symmetric_free_energy_derivatives(
+                self.activation, key[0], key[1], key[2], key[3], self.K
+            )
             self._cache_key = key
         return self._cache_value
 
     def free_energy(self, u, alpha: float) -> float:
         R, S, C = u
-        if self._kind is not None:
-            value = _kernels.symmetric_free_energy(
-                self._kind, float(R), float(S), float(C), float(alpha), self.K
-            )
-            if not math.isnan(value):
-                return value
         return float(symmetric_free_energy(self.activation, R, S, C, alpha, self.K))
 
     def gradient(self, u, alpha: float) -> np.ndarray:
@@ -206,12 +192,14 @@ class SpecializationProblem:
             return self._derivatives(u, alpha)[2].copy()
         R, S, C = u
         if self._kind is not None:
-            out = np.empty(15)
-            # The eps_g part of the compiled derivatives does not depend on alpha.
-            if not _kernels.symmetric_free_energy_derivatives(
-                self._kind, float(R), float(S), float(C), 0.0, self.K, out
-            ):
-                return out[12:]
+            # The cache keeps the point of the last gradient, so this call
+            # bypasses it. The eps_g part does not depend on alpha.
+            try:
+                return symmetric_free_energy_derivatives(
+                    self.activation, R, S, C, 0.0, self.K
+                )[2]
+            except ValueError:
+                pass
         return np.asarray(
             symmetric_generalization_error_gradient(self.activation, R, S, C, self.K),
             dtype=float,

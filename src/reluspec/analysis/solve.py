@@ -1574,7 +1574,7 @@ def _consistent_with_known(rows, pieces, known, window=1e-5):
     """
     for located, (before, after) in known:
         distance = abs(located.states[1][0] - located.states[1][1])
-        kept = []
+        consistent = []
         for row in rows:
             alpha, index, u, _ = row
             name = pieces[index].name
@@ -1587,14 +1587,14 @@ def _consistent_with_known(rows, pieces, known, window=1e-5):
                     continue
                 if name == after and abs(u[0] - u[1]) < 0.5 * distance:
                     continue
-            kept.append(row)
-        if len(kept) < len(rows):
+            consistent.append(row)
+        if len(consistent) < len(rows):
             logger.debug(
                 "dropped %d learning-curve rows next to the equal-F point at %.15g",
-                len(rows) - len(kept),
+                len(rows) - len(consistent),
                 located.alpha,
             )
-        rows = kept
+        rows = consistent
     return rows
 
 
@@ -1603,13 +1603,13 @@ def _side_of_known(known, pieces, alpha, states, limit, window=1e-5):
     equilibrium at ``alpha``, or None.
 
     The point decides when both of its states are among ``states`` with a
-    free energy up to ``limit``, and within ``window`` (relative) of the
-    point also when the two free energies differ by more, unless a third
+    free energy up to ``limit``. Within ``window`` (relative) of the point it
+    also decides when the two free energies differ by more, unless a third
     state lies below both by more than 1e-9 relative. There, for ReLU at
     large K, the free energies differ by less than the error of the states
     that the grid corrects.
     """
-    # The piece of least free energy stands for its branch.
+    # The piece of least free energy represents its branch.
     tied, stable, least = {}, {}, {}
     for F, index in sorted(states, reverse=True):
         name = pieces[index].name
@@ -1736,7 +1736,7 @@ def _learning_curve(problem, pieces, rows, boundaries):
             else:
                 u = np.array(u, dtype=float)
                 if pieces[index].name == UNSPECIALIZED:
-                    # Onto R = S, which the located state meets to rounding.
+                    # Project onto R = S: the located state is off it by rounding.
                     m = u[0] + (problem.K - 1) * u[1]
                     u[0] = u[1] = m / problem.K
             if u is not None:
@@ -1830,7 +1830,7 @@ def _with_extra_points(problem, trace, rows, keep, lo, hi, critical, curve):
         else problem.stationary_point
     )
     positions = np.nonzero(keep)[0]
-    extra = []  # (position in the trace, alpha, u, row to copy labels from)
+    extra = []  # (position in the trace, alpha, u, "end" or "fold")
     for bound in (lo, hi):
         if np.any(np.abs(a[keep] - bound) <= 1e-12 * bound):
             continue

@@ -225,7 +225,8 @@ def _curvature(activation: Activation, name: str, rho: float) -> float:
 
 
 def _block_matrices(activation: Activation, R, S, C, alpha, K):
-    """Return ``[(name, matrix, multiplicity)]`` at a site-symmetric state."""
+    """Return ``[(name, matrix, multiplicity, term_scale)]`` at a site-symmetric
+    state, with ``term_scale`` as in :class:`Block`."""
     R, S, C, _ = validate_site_symmetric(R, S, C, K)
     validate_symmetric_order_parameters(R, S, C, K)
     arguments = _log_arguments(R, S, C, K - 1.0)
@@ -249,7 +250,7 @@ def _block_matrices(activation: Activation, R, S, C, alpha, K):
     trivial[0, 1] = trivial[1, 0] = delta * root / K
     trivial[0, 2] = trivial[2, 0] = -c * (K - 1.0) * w_1 * g_1
     trivial[1, 2] = trivial[2, 1] = c * root * w_S * g_S
-    blocks = [(TRIVIAL, trivial, 1)]
+    blocks = [(TRIVIAL, trivial, 1, float(np.max(np.abs(trivial))))]
 
     # standard: the diagonal of R has the unit vector beta in the copies.
     if K == 2:
@@ -257,7 +258,7 @@ def _block_matrices(activation: Activation, R, S, C, alpha, K):
         standard = np.diag([w_1 * b_S + e_o, w_S * b_1 + e_o])
         standard[0, 1] = standard[1, 0] = g_1 * g_S
         standard += delta * np.outer(beta, beta)
-        blocks.append((STANDARD, standard, 1))
+        blocks.append((STANDARD, standard, 1, float(np.max(np.abs(standard)))))
         return blocks
     r = math.sqrt((K - 2.0) / K)
     beta = np.array([1.0 / math.sqrt(K), 1.0 / math.sqrt(K), r, 0.0])
@@ -274,16 +275,19 @@ def _block_matrices(activation: Activation, R, S, C, alpha, K):
     standard[1, 3] = standard[3, 1] = -w_S * g_1 * r
     standard[2, 3] = standard[3, 2] = 2.0 * w_S * g_S / math.sqrt(K)
     standard += delta * np.outer(beta, beta)
-    blocks.append((STANDARD, standard, K - 1))
+    blocks.append((STANDARD, standard, K - 1, float(np.max(np.abs(standard)))))
 
     if K >= 4:
         coupling = -math.sqrt(2.0) * w_S * g_S
         two_row = np.array(
             [[w_S * b_S + g_S * g_S + e_o, coupling], [coupling, q + w_S * w_S]]
         )
-        blocks.append((TWO_ROW, two_row, K * (K - 3) // 2))
+        blocks.append(
+            (TWO_ROW, two_row, K * (K - 3) // 2, float(np.max(np.abs(two_row))))
+        )
     # w_S b_S - g_S^2 = w_S: the transpose in G V^T G flips the sign of g_S^2.
-    blocks.append((HOOK, np.array([[w_S + e_o]]), (K - 1) * (K - 2) // 2))
+    hook = np.array([[w_S + e_o]])
+    blocks.append((HOOK, hook, (K - 1) * (K - 2) // 2, max(abs(w_S), abs(e_o))))
     return blocks
 
 
@@ -326,10 +330,9 @@ def block_spectrum(activation, R, S, C, alpha, K) -> list[Block]:
     K = _number_of_units(K)
     alpha = _alpha(alpha)
     blocks = []
-    for name, matrix, multiplicity in _block_matrices(activation, R, S, C, alpha, K):
-        term_scale = float(np.max(np.abs(matrix)))
-        if name == HOOK:
-            term_scale = _hook_term_scale(activation, R, S, C, alpha, K)
+    for name, matrix, multiplicity, term_scale in _block_matrices(
+        activation, R, S, C, alpha, K
+    ):
         blocks.append(
             Block(
                 name=name,
@@ -341,12 +344,6 @@ def block_spectrum(activation, R, S, C, alpha, K) -> list[Block]:
             )
         )
     return blocks
-
-
-def _hook_term_scale(activation, R, S, C, alpha, K) -> float:
-    """Return ``max(|w_S|, |e_o|)`` of the ``[K-2,1,1]`` entry ``w_S + e_o``."""
-    arguments = _log_arguments(float(R), float(S), float(C), K - 1.0)
-    return max(1.0 / arguments.A, abs(alpha * _curvature(activation, "S", S)))
 
 
 @dataclass(frozen=True)
@@ -577,7 +574,7 @@ class FullSpaceBifurcation:
 
 def _block_eigen(activation, u, alpha, K, name):
     """Return the eigen-decomposition, matrix and multiplicity of one block."""
-    for block_name, matrix, multiplicity in _block_matrices(
+    for block_name, matrix, multiplicity, _ in _block_matrices(
         activation, u[0], u[1], u[2], alpha, K
     ):
         if block_name == name:
@@ -588,7 +585,7 @@ def _block_eigen(activation, u, alpha, K, name):
 def _spectra(activation, u, alpha, K) -> dict:
     """Return the eigenvalues of each block at ``u`` and their largest size."""
     blocks = _block_matrices(activation, u[0], u[1], u[2], alpha, K)
-    spectra = {name: np.linalg.eigvalsh(matrix) for name, matrix, _ in blocks}
+    spectra = {name: np.linalg.eigvalsh(matrix) for name, matrix, _, _ in blocks}
     scale = max(float(np.max(np.abs(values))) for values in spectra.values())
     return spectra, scale
 
