@@ -7,6 +7,7 @@ equilibrium against brute-force minimisation with scipy.
 """
 
 import csv
+import importlib
 import io
 import json
 import logging
@@ -583,15 +584,23 @@ def test_precision_refines_transitions():
     assert transition.alpha == float(mp.mpf(point.alpha_high_precision))
 
 
-@pytest.mark.parametrize("K", [20, 100, 1000, 100000])
-def test_large_K_relu_curve_consistent(K):
+@pytest.mark.parametrize("K", [20, 100, 1000, 10000, 100000])
+def test_large_K_relu_curve_consistent(K, caplog):
     """Next to the transition the branches of large-K ReLU lie closer
     together than the corrected states resolve; the learning curve still
-    changes state once, at the equal-F point, its error never rises (the
-    equilibrium state improves with more data), and every state labelled
-    R>S has R > S."""
-    result = rs.solve(rs.SpecializationProblem("relu", K), alpha=(0.5, 100.0))
+    has a state at every grid point, changes state once, at the equal-F
+    point, its error never rises (the equilibrium state improves with more
+    data), every state labelled R>S has R > S, and every state is
+    stationary to the tolerance of the continuation."""
+    problem = rs.SpecializationProblem("relu", K)
+    with caplog.at_level(logging.WARNING, logger="reluspec"):
+        result = rs.solve(problem, alpha=(0.5, 100.0))
+    assert not [r for r in caplog.records if "no locally stable" in r.getMessage()]
     curve = result.learning_curve
+    for i, alpha in enumerate(curve.alpha):
+        u = np.array([curve.R[i], curve.S[i], curve.C[i]])
+        scale = problem.residual_scale / (1 + alpha**2)
+        assert np.max(np.abs(scale * problem.gradient(u, alpha))) < 1e-11
     (transition,) = result.transitions
     changes = [
         (curve.branch[i], curve.branch[i + 1], curve.alpha[i + 1])
@@ -681,3 +690,38 @@ def test_mpmath_fallback_needs_converged_digits(monkeypatch):
         match="did not converge; the iteration in mpmath .* only 3 correct digits",
     ):
         locate.locate_fold(problem, [0.3, 0.1, 0.05], 6.2)
+
+
+def test_equal_free_energy_bisection_matches_newton(monkeypatch):
+    """The bisection fallback for the equal-F point finds the point that
+    Newton's method on the augmented system finds, within their errors."""
+    solve_module = importlib.import_module("reluspec.analysis.solve")
+    captured = {}
+    equilibrium = solve_module._equilibrium
+
+    def capture(problem, pieces, *args, **kwargs):
+        captured["pieces"] = pieces
+        return equilibrium(problem, pieces, *args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "_equilibrium", capture)
+    problem = rs.SpecializationProblem("erf", 3)
+    result = rs.solve(problem, alpha=(20.0, 60.0))
+    (transition,) = result.transitions
+    pieces = captured["pieces"]
+    alpha = transition.alpha
+
+    def stable_piece(name):
+        for piece in pieces:
+            low, high = piece.alpha_range()
+            if piece.name == name and low < alpha < high:
+                u = piece.state(problem, alpha)
+                if u is not None and problem.n_unstable(u, alpha) == 0:
+                    return piece
+        raise AssertionError(f"no stable piece of {name} at alpha = {alpha}")
+
+    before, after = stable_piece(transition.before), stable_piece(transition.after)
+    located = solve_module._equal_free_energy_by_bisection(
+        problem, before, after, 0.99 * alpha, 1.01 * alpha
+    )
+    assert located is not None
+    assert abs(located.alpha - alpha) <= located.alpha_error + transition.alpha_error

@@ -162,11 +162,14 @@ from libc.math cimport (
     NAN,
     asin,
     copysign,
+    exp,
     fabs,
+    floor,
     fma,
     fmax,
     fmin,
     frexp,
+    hypot,
     isfinite,
     isnan,
     ldexp,
@@ -2260,3 +2263,473 @@ def symmetric_newton(
         if t == 1.0 and largest <= tol * size:
             return 0
     return 3
+
+
+# -- full-space Hessian blocks at a site-symmetric state ----------------------
+#
+# The block matrices of reluspec.analysis.stability._block_matrices, formed
+# with the same operations in the same order (the pragma at the top of this
+# file keeps the compiler from fusing multiply-adds), so that their entries
+# and term scales have the same bits as the Python ones. Their eigenvalues come from cyclic Jacobi
+# rotations (_jacobi_eigenvalues). As in the section above, a status other
+# than 0 tells the caller to take the validating Python path.
+
+cdef enum:
+    # Entries of the output of symmetric_block_spectrum: the eigenvalues of
+    # the trivial, standard, [K-2,2] and [K-2,1,1] blocks from these offsets,
+    # then the four term scales.
+    _TRIVIAL_VALUES = 0
+    _STANDARD_VALUES = 3
+    _TWO_ROW_VALUES = 7
+    _HOOK_VALUE = 9
+    _TERM_SCALES = 10
+    _SPECTRUM_SIZE = 14
+    # Entries of the output of symmetric_block_matrices, row-major.
+    _MATRICES_SIZE = 30
+    # Sweeps after which _jacobi_eigenvalues gives up. On the blocks of 4200
+    # random site-symmetric states (ReLU and erf, K = 2 to 1e5) it stopped
+    # after at most 6 sweeps, the last one without a rotation.
+    _JACOBI_MAX_SWEEPS = 50
+
+BLOCK_SPECTRUM_SIZE = _SPECTRUM_SIZE
+BLOCK_MATRICES_SIZE = _MATRICES_SIZE
+
+
+cdef struct _Blocks:
+    int n_standard          # size of the standard block: 2 at K = 2, else 4
+    bint has_two_row        # K >= 4
+    bint has_hook           # K >= 3
+    double trivial[9]
+    double standard[16]     # leading n_standard x n_standard, row-major
+    double two_row[4]
+    double hook
+    double scale[4]         # term scales: largest |term| summed into an entry
+
+
+cdef inline double _max_abs(double* a, int n) noexcept nogil:
+    cdef double largest = 0.0
+    cdef int i
+    for i in range(n):
+        largest = fmax(largest, fabs(a[i]))
+    return largest
+
+
+cdef inline bint _all_finite(double* a, int n) noexcept nogil:
+    cdef int i
+    for i in range(n):
+        if not isfinite(a[i]):
+            return False
+    return True
+
+
+cdef int _symmetric_blocks(
+    int kind, double R, double S, double C, double alpha, double K, _Blocks* b
+) noexcept:
+    # Return 0, or 1 for inputs the Python path validates or rejects (alpha
+    # or K invalid, a state outside the domain, an infinite curvature, a
+    # matrix entry that is not finite).
+    cdef double k, d, m, A, A1, B, B1
+    cdef double w_S, w_1, g_S, g_1, b_S, b_1, e_d, e_o, q, delta
+    cdef double c, root, r, coupling, beta_ij
+    cdef double x[3]
+    cdef double curvature[3]
+    cdef double beta[4]
+    cdef int i, j, n
+    if not (isfinite(alpha) and alpha >= 0.0):
+        return 1
+    if not (isfinite(K) and K >= 2.0 and K == floor(K)):
+        return 1
+    if _symmetric_arguments(R, S, C, K, &k, &d, &m, &A, &A1, &B, &B1):
+        return 1
+    x[0] = R
+    x[1] = S
+    x[2] = C
+    if _unit_run(kind, 1, 2, x, curvature, 3):
+        return 1
+    if not _all_finite(curvature, 3):
+        return 1
+
+    w_S = 1.0 / A
+    w_1 = 1.0 / B
+    g_S = d / A
+    g_1 = m / B
+    b_S = 1.0 + d * g_S
+    b_1 = 1.0 + m * g_1
+    e_d = -alpha * curvature[0]
+    e_o = -alpha * curvature[1]
+    q = alpha * curvature[2]
+    delta = e_d - e_o
+
+    # trivial
+    c = sqrt(2.0 / (K * (K - 1.0)))
+    root = sqrt(K - 1.0)
+    b.trivial[0] = w_1 * b_1 + g_1 * g_1 + e_o + delta / K
+    b.trivial[4] = w_S * b_S + g_S * g_S + e_o + delta * (K - 1.0) / K
+    b.trivial[8] = q + w_1 * w_1 * (K - 1.0) / K + w_S * w_S / K
+    b.trivial[1] = delta * root / K
+    b.trivial[2] = -c * (K - 1.0) * w_1 * g_1
+    b.trivial[5] = c * root * w_S * g_S
+    b.trivial[3] = b.trivial[1]
+    b.trivial[6] = b.trivial[2]
+    b.trivial[7] = b.trivial[5]
+    b.scale[0] = _max_abs(b.trivial, 9)
+
+    # standard, plus delta beta beta^T with beta the diagonal of R
+    if K == 2.0:
+        n = 2
+        beta[0] = 1.0 / sqrt(2.0)
+        beta[1] = beta[0]
+        b.standard[0] = w_1 * b_S + e_o
+        b.standard[3] = w_S * b_1 + e_o
+        b.standard[1] = g_1 * g_S
+        b.standard[2] = b.standard[1]
+    else:
+        n = 4
+        r = sqrt((K - 2.0) / K)
+        beta[0] = 1.0 / sqrt(K)
+        beta[1] = 1.0 / sqrt(K)
+        beta[2] = r
+        beta[3] = 0.0
+        for i in range(16):
+            b.standard[i] = 0.0
+        b.standard[0] = w_1 * b_S + e_o
+        b.standard[5] = w_S * b_1 + e_o
+        b.standard[10] = w_S * b_S + g_S * g_S + e_o
+        b.standard[15] = q + w_1 * w_S - 2.0 * w_S * (w_1 - w_S) / K
+        b.standard[1] = g_1 * g_S
+        b.standard[3] = -w_1 * g_S * r
+        b.standard[7] = -w_S * g_1 * r
+        b.standard[11] = 2.0 * w_S * g_S / sqrt(K)
+        for i in range(4):
+            for j in range(i):
+                b.standard[4 * i + j] = b.standard[4 * j + i]
+    for i in range(n):
+        for j in range(n):
+            beta_ij = beta[i] * beta[j]
+            b.standard[n * i + j] = b.standard[n * i + j] + delta * beta_ij
+    b.n_standard = n
+    b.scale[1] = _max_abs(b.standard, n * n)
+
+    b.has_two_row = K >= 4.0
+    if b.has_two_row:
+        coupling = -sqrt(2.0) * w_S * g_S
+        b.two_row[0] = w_S * b_S + g_S * g_S + e_o
+        b.two_row[1] = coupling
+        b.two_row[2] = coupling
+        b.two_row[3] = q + w_S * w_S
+        b.scale[2] = _max_abs(b.two_row, 4)
+    else:
+        b.scale[2] = NAN
+
+    # w_S b_S - g_S^2 = w_S, as in the Python expression.
+    b.has_hook = K >= 3.0
+    b.hook = w_S + e_o
+    b.scale[3] = fmax(fabs(w_S), fabs(e_o)) if b.has_hook else NAN
+
+    if not (
+        _all_finite(b.trivial, 9)
+        and _all_finite(b.standard, n * n)
+        and _all_finite(b.scale, 2)
+        and (not b.has_two_row or _all_finite(b.two_row, 4) and isfinite(b.scale[2]))
+        and (not b.has_hook or isfinite(b.hook) and isfinite(b.scale[3]))
+    ):
+        return 1
+    return 0
+
+
+cdef int _jacobi_eigenvalues(double* a, int n, double* values) noexcept nogil:
+    # Write the eigenvalues of the symmetric n x n matrix a (row-major,
+    # overwritten; n <= 4) into values in ascending order. Return 0, or 1 if
+    # the rotations did not converge.
+    #
+    # Cyclic Jacobi method: each rotation in the plane (p, q) sets a[p, q] to
+    # zero and leaves the sum of squares of all entries unchanged, so that
+    # the off-diagonal sum of squares falls by 2 a[p, q]**2 each time, and
+    # quadratically per sweep once it is small. An entry with
+    # |a[p, q]| <= eps/2 sqrt(|a[p, p]| |a[q, q]|) is set to zero instead;
+    # that changes the eigenvalues by far less than an ulp of the diagonal.
+    # Accuracy: a rotation with the computed cosine and sine is an exact
+    # orthogonal similarity of a matrix within a few eps * ||a||_F of the
+    # one it is applied to, so that, by Weyl's inequality, the eigenvalues
+    # are those of a matrix within (number of rotations) * O(eps) * ||a||_F
+    # of a. Measured against mpmath eigenvalues (60 digits) of the 15200
+    # blocks of size 2 to 4 at 5600 random site-symmetric states (ReLU and
+    # erf, K = 2 to 1e5), the error stays below 2.1 eps * ||a||_F, where
+    # numpy.linalg.eigvalsh (LAPACK) reaches 7 eps * ||a||_F.
+    # tests/test_stability.py checks 4 eps * ||a||_F.
+    cdef int sweep, p, q, r, i, j
+    cdef bint rotated
+    cdef double apq, tau, t, cosine, sine, arp, arq, value
+    for sweep in range(_JACOBI_MAX_SWEEPS):
+        rotated = False
+        for p in range(n - 1):
+            for q in range(p + 1, n):
+                apq = a[p * n + q]
+                if apq == 0.0:
+                    continue
+                if fabs(apq) <= 0.5 * _DOUBLE_EPS * sqrt(fabs(a[p * n + p])) * sqrt(
+                    fabs(a[q * n + q])
+                ):
+                    a[p * n + q] = 0.0
+                    a[q * n + p] = 0.0
+                    continue
+                rotated = True
+                # t = tan(theta) is the root of smaller magnitude of
+                # t**2 + 2 tau t - 1 = 0; hypot keeps tau**2 from
+                # overflowing, and an infinite tau gives t = 0.
+                tau = (a[q * n + q] - a[p * n + p]) / (2.0 * apq)
+                t = 1.0 / (fabs(tau) + hypot(1.0, tau))
+                if tau < 0.0:
+                    t = -t
+                cosine = 1.0 / sqrt(1.0 + t * t)
+                sine = t * cosine
+                a[p * n + p] -= t * apq
+                a[q * n + q] += t * apq
+                a[p * n + q] = 0.0
+                a[q * n + p] = 0.0
+                for r in range(n):
+                    if r == p or r == q:
+                        continue
+                    arp = a[r * n + p]
+                    arq = a[r * n + q]
+                    a[r * n + p] = cosine * arp - sine * arq
+                    a[p * n + r] = a[r * n + p]
+                    a[r * n + q] = sine * arp + cosine * arq
+                    a[q * n + r] = a[r * n + q]
+        if not rotated:
+            break
+    else:
+        return 1
+    # Insertion sort of the diagonal.
+    for i in range(n):
+        value = a[i * n + i]
+        j = i
+        while j > 0 and values[j - 1] > value:
+            values[j] = values[j - 1]
+            j -= 1
+        values[j] = value
+    return 0
+
+
+cdef int _block_spectrum(
+    int kind, double R, double S, double C, double alpha, double K, double* out
+) noexcept:
+    # Fill out[:_SPECTRUM_SIZE] as symmetric_block_spectrum documents it.
+    cdef _Blocks b
+    cdef int i
+    if _symmetric_blocks(kind, R, S, C, alpha, K, &b):
+        return 1
+    for i in range(_SPECTRUM_SIZE):
+        out[i] = NAN
+    if _jacobi_eigenvalues(b.trivial, 3, out + _TRIVIAL_VALUES):
+        return 1
+    if _jacobi_eigenvalues(b.standard, b.n_standard, out + _STANDARD_VALUES):
+        return 1
+    if b.has_two_row and _jacobi_eigenvalues(b.two_row, 2, out + _TWO_ROW_VALUES):
+        return 1
+    if b.has_hook:
+        out[_HOOK_VALUE] = b.hook
+    for i in range(4):
+        out[_TERM_SCALES + i] = b.scale[i]
+    return 0
+
+
+def symmetric_block_spectrum(
+    int kind, double R, double S, double C, double alpha, double K, double[::1] out
+):
+    """Write the eigenvalues and term scales of the full-space Hessian blocks.
+
+    At the site-symmetric state ``(R, S, C)`` with integer ``K >= 2``, the
+    blocks are those of ``reluspec.analysis.stability._block_matrices``.
+    ``out[:14]`` receives the eigenvalues in ascending order of the trivial
+    block at 0-2, the standard block at 3-6 (3-4 at K = 2), the [K-2,2]
+    block at 7-8 (K >= 4) and the [K-2,1,1] block at 9 (K >= 3), then the
+    term scales of the four blocks at 10-13; entries of absent blocks are
+    NaN. Returns 0, or 1 where the inputs need the validating Python path.
+    """
+    if out.shape[0] < _SPECTRUM_SIZE:
+        raise ValueError(
+            f"out has {out.shape[0]} elements; it needs {_SPECTRUM_SIZE}"
+        )
+    return _block_spectrum(kind, R, S, C, alpha, K, &out[0])
+
+
+def symmetric_block_matrices(
+    int kind, double R, double S, double C, double alpha, double K, double[::1] out
+):
+    """Write the block matrices of :func:`symmetric_block_spectrum` row-major.
+
+    ``out[:30]`` receives the trivial block at 0-8, the standard block at
+    9-24 (9-12 at K = 2), the [K-2,2] block at 25-28 and the [K-2,1,1]
+    block at 29; entries of absent blocks are NaN. Returns 0, or 1 where the
+    inputs need the validating Python path.
+    """
+    cdef _Blocks b
+    cdef int i, size
+    if out.shape[0] < _MATRICES_SIZE:
+        raise ValueError(
+            f"out has {out.shape[0]} elements; it needs {_MATRICES_SIZE}"
+        )
+    if _symmetric_blocks(kind, R, S, C, alpha, K, &b):
+        return 1
+    for i in range(_MATRICES_SIZE):
+        out[i] = NAN
+    for i in range(9):
+        out[i] = b.trivial[i]
+    size = b.n_standard * b.n_standard
+    for i in range(size):
+        out[9 + i] = b.standard[i]
+    if b.has_two_row:
+        for i in range(4):
+            out[25 + i] = b.two_row[i]
+    if b.has_hook:
+        out[29] = b.hook
+    return 0
+
+
+cdef inline int _count_below_threshold(
+    double* values, int n, double term_scale, double rtol
+) noexcept nogil:
+    # The rule of reluspec.analysis.stability._stability_from_blocks:
+    # eigenvalues below -(rtol max|value| + 64 eps term_scale) are negative.
+    cdef double floor_ = 64.0 * _DOUBLE_EPS * term_scale
+    cdef double threshold = -(rtol * _max_abs(values, n) + floor_)
+    cdef int i, count = 0
+    for i in range(n):
+        if values[i] < threshold:
+            count += 1
+    return count
+
+
+def symmetric_block_counts(
+    int kind, double R, double S, double C, double alpha, double K, double rtol
+):
+    """Count the negative eigenvalues of each full-space Hessian block.
+
+    Returns ``(trivial, standard, [K-2,2], [K-2,1,1])``, each the number of
+    eigenvalues of one copy of the block below its threshold (0 for absent
+    blocks), or None where the inputs need the validating Python path. The
+    threshold is that of ``reluspec.analysis.stability.full_space_stability``
+    with the relative tolerance ``rtol``.
+    """
+    cdef double out[_SPECTRUM_SIZE]
+    cdef int n_standard = 2 if K == 2.0 else 4
+    cdef int trivial, standard, two_row = 0, hook = 0
+    if not (0.0 <= rtol < 1.0):
+        return None
+    if _block_spectrum(kind, R, S, C, alpha, K, out):
+        return None
+    trivial = _count_below_threshold(
+        out + _TRIVIAL_VALUES, 3, out[_TERM_SCALES], rtol
+    )
+    standard = _count_below_threshold(
+        out + _STANDARD_VALUES, n_standard, out[_TERM_SCALES + 1], rtol
+    )
+    if K >= 4.0:
+        two_row = _count_below_threshold(
+            out + _TWO_ROW_VALUES, 2, out[_TERM_SCALES + 2], rtol
+        )
+    if K >= 3.0:
+        hook = _count_below_threshold(
+            out + _HOOK_VALUE, 1, out[_TERM_SCALES + 3], rtol
+        )
+    return (trivial, standard, two_row, hook)
+
+
+def symmetric_segment_state(
+    int kind, double K, double[::1] z_a, double[::1] z_b, double[::1] tau,
+    double t, bint unspecialized, double[::1] out
+):
+    """Newton's method for a site-symmetric state on the secant between two
+    states, for ``_Segment.state`` of the stability module.
+
+    ``z`` is ``(R, S, C, ln alpha)``, or ``(R, C, ln alpha)`` with ``S = R``
+    when ``unspecialized``; ``z_a``, ``z_b`` are the ends and ``tau`` their
+    unit secant. The iteration solves ``grad F = 0`` (projected on the
+    coordinates) and ``tau . (z - z(t)) = 0`` with ``z(t) = (1 - t) z_a +
+    t z_b``, halves steps that leave the domain (down to 1e-8), and takes
+    one more step after a step of at most ``1e-11 max(1, |z|)``. Writes
+    ``(R, S, C, alpha)`` to ``out`` and returns 0, or returns 1 after 60
+    steps or at a singular system.
+    """
+    cdef int n = 3 if unspecialized else 4
+    cdef int m = n - 1
+    cdef int i, j, iteration
+    cdef double buffer[15]
+    cdef double J[16]
+    cdef double step[4]
+    cdef double z[4]
+    cdef double z_t[4]
+    cdef double trial[4]
+    cdef double u[3]
+    cdef double alpha, factor, largest, size, projection
+    cdef bint polished = False
+    if z_a.shape[0] != n or z_b.shape[0] != n or tau.shape[0] != n:
+        raise ValueError(f"z_a, z_b and tau need {n} elements")
+    if out.shape[0] < 4:
+        raise ValueError("out needs 4 elements")
+    for i in range(n):
+        z_t[i] = (1.0 - t) * z_a[i] + t * z_b[i]
+        z[i] = z_t[i]
+    for iteration in range(60):
+        _segment_embed(z, u, unspecialized)
+        alpha = exp(z[m])
+        if _symmetric_derivatives(kind, u[0], u[1], u[2], alpha, K, buffer):
+            return 1
+        if unspecialized:
+            # E = [[1, 0], [1, 0], [0, 1]]: E^T g, E^T H E, E^T grad eps_g.
+            step[0] = -(buffer[0] + buffer[1])
+            step[1] = -buffer[2]
+            J[0] = (buffer[3] + buffer[4]) + (buffer[6] + buffer[7])
+            J[1] = buffer[5] + buffer[8]
+            J[n] = buffer[9] + buffer[10]
+            J[n + 1] = buffer[11]
+            J[2] = alpha * K * (buffer[12] + buffer[13])
+            J[n + 2] = alpha * K * buffer[14]
+        else:
+            for i in range(3):
+                step[i] = -buffer[i]
+                for j in range(3):
+                    J[n * i + j] = buffer[3 + 3 * i + j]
+                J[n * i + 3] = alpha * K * buffer[12 + i]
+        projection = 0.0
+        for i in range(n):
+            J[n * m + i] = tau[i]
+            projection += tau[i] * (z[i] - z_t[i])
+        step[m] = -projection
+        if _solve_small(J, step, n):
+            return 1
+        factor = 1.0
+        while True:
+            for i in range(n):
+                trial[i] = z[i] + factor * step[i]
+            _segment_embed(trial, u, unspecialized)
+            if _symmetric_valid(u[0], u[1], u[2], K) or not factor > 1e-8:
+                break
+            factor *= 0.5
+        largest = 0.0
+        size = 1.0
+        for i in range(n):
+            z[i] = trial[i]
+            largest = fmax(largest, fabs(factor * step[i]))
+            size = fmax(size, fabs(z[i]))
+        if polished:
+            _segment_embed(z, u, unspecialized)
+            out[0] = u[0]
+            out[1] = u[1]
+            out[2] = u[2]
+            out[3] = exp(z[m])
+            return 0
+        # One more step after convergence reaches the rounding level.
+        polished = largest <= 1e-11 * size
+    return 1
+
+
+cdef inline void _segment_embed(double* z, double* u, bint unspecialized) noexcept nogil:
+    u[0] = z[0]
+    if unspecialized:
+        u[1] = z[0]
+        u[2] = z[1]
+    else:
+        u[1] = z[1]
+        u[2] = z[2]

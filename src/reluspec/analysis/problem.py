@@ -137,14 +137,15 @@ class SpecializationProblem:
     def is_valid(self, u) -> bool:
         """Return True when ``u`` is finite and inside the entropy's domain."""
         try:
-            R, S, C = (float(x) for x in u)
+            R, S, C = u
+            R, S, C = float(R), float(S), float(C)
         except (TypeError, ValueError):
             return False
         if not (abs(R) <= 1 and abs(S) <= 1 and abs(C) <= 1):
             # Also False for NaN.
             return False
-        a, b = self.entropy_arguments((R, S, C))
-        return a > 0 and b > 0
+        k = self.K - 1
+        return 1.0 - C - (R - S) ** 2 > 0 and 1.0 + k * C - (R + k * S) ** 2 > 0
 
     # -- free energy and its derivatives ---------------------------------------
     def _derivatives(self, u, alpha):

@@ -47,7 +47,7 @@ from .results import (
     StateBranch,
     Transition,
 )
-from .stability import find_full_space_bifurcations, full_space_stability
+from .stability import find_full_space_bifurcations, full_space_counts
 
 __all__ = ["solve", "SolveOptions"]
 
@@ -524,6 +524,9 @@ def _trace_both_ways(problem, u, alpha, alpha_min, alpha_max, options) -> _Trace
 
 
 # -- naming ------------------------------------------------------------------------------
+#: The smallest relative tolerance scipy's brentq accepts (4 ulp).
+_BRENT_RTOL = 4.0 * np.finfo(float).eps
+
 #: |R - S| at or below this counts as zero (the unspecialised branch carries
 #: R - S at rounding level only).
 _D_ZERO = 1e-7
@@ -677,7 +680,7 @@ def _full_label(problem, u, alpha, n_ansatz):
     labels never disagree on a marginal eigenvalue that one basis rounds
     below zero and the other does not.
     """
-    stability = full_space_stability(problem.activation, *u, alpha, problem.K)
+    stability = full_space_counts(problem.activation, *u, alpha, problem.K)
     count = stability.n_unstable - stability.n_unstable_ansatz + n_ansatz
     if count == stability.n_unstable:
         return count, stability.description
@@ -692,7 +695,7 @@ def _full_label(problem, u, alpha, n_ansatz):
 
 def _is_stable(problem, u, alpha, stability) -> bool:
     if stability == "full":
-        return full_space_stability(problem.activation, *u, alpha, problem.K).stable
+        return full_space_counts(problem.activation, *u, alpha, problem.K).stable
     return problem.n_unstable(u, alpha) == 0
 
 
@@ -1221,7 +1224,63 @@ class _Piece:
                 continue
             if np.max(np.abs(u - guess)) <= max(1e-5, 2.0 * spacing):
                 return u
-        return None
+        if self.name == UNSPECIALIZED:
+            return None
+        return self._state_at_fixed_d(problem, alpha)
+
+    def _state_at_fixed_d(self, problem, alpha):
+        """Return the state at ``alpha`` by root finding in ``d = R - S``.
+
+        Each trial ``d`` between the two traced points around ``alpha`` is
+        solved for ``(m, C, alpha)`` at fixed ``d``, and Brent's method moves
+        ``d`` until that alpha is the requested one (alpha is monotone in d
+        on a piece). Near a branch point at large K the Hessian in (R, S, C)
+        has a condition number near 1e19 and Newton's method at fixed alpha
+        jumps to the mirror branch; at fixed d the system stays regular.
+        Returns None when the bracket does not hold a solution.
+        """
+        a = self.trace.alpha[self.start : self.stop + 1]
+        u = self.trace.u[self.start : self.stop + 1]
+        if a[0] > a[-1]:
+            a, u = a[::-1], u[::-1]
+        j = int(np.clip(np.searchsorted(a, alpha), 1, len(a) - 1))
+        d_low, d_high = u[j - 1, 0] - u[j - 1, 1], u[j, 0] - u[j, 1]
+        if d_low == d_high:
+            return None
+        # At d = 0 (a branch point) alpha is not determined by d.
+        if abs(d_low) <= _D_ZERO:
+            d_low += 1e-3 * (d_high - d_low)
+        if abs(d_high) <= _D_ZERO:
+            d_high -= 1e-3 * (d_high - d_low)
+        solutions = {}
+
+        def mismatch(d):
+            k = j - 1 if abs(d - d_low) <= abs(d - d_high) else j
+            state, alpha_d, _ = _fixed_d_state(problem, u[k], a[k], d)
+            solutions[d] = state
+            return math.log(alpha_d) - math.log(alpha)
+
+        try:
+            f_low, f_high = mismatch(d_low), mismatch(d_high)
+            if f_low == 0.0:
+                d = d_low
+            elif f_high == 0.0:
+                d = d_high
+            elif f_low * f_high > 0.0:
+                return None
+            else:
+                d = brentq(
+                    mismatch,
+                    d_low,
+                    d_high,
+                    xtol=1e-12 * abs(d_high - d_low),
+                    rtol=_BRENT_RTOL,
+                )
+                mismatch(d)
+        except (StationaryPointError, ValueError):
+            return None
+        state = solutions[d]
+        return state if _on_named_side(self.name, state) else None
 
 
 def _on_named_side(name, u) -> bool:
@@ -1680,7 +1739,7 @@ def _equal_free_energy_by_bisection(problem, before, after, a0, a1):
         f_low, f_high = difference(low), difference(high)
         if not f_low * f_high < 0:
             return None
-        alpha_t = brentq(difference, low, high, xtol=1e-15 * high, rtol=4.5e-16)
+        alpha_t = brentq(difference, low, high, xtol=1e-15 * high, rtol=_BRENT_RTOL)
     except (StationaryPointError, ValueError):
         return None
     ub, ua = before.state(problem, alpha_t), after.state(problem, alpha_t)

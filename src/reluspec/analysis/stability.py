@@ -104,11 +104,13 @@ import logging
 import math
 import numbers
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import brentq
 
-from ..activations import Activation
+from .. import _kernels
+from ..activations import Activation, Erf, ReLU
 from ..activations import activation as lookup_activation
 from ..order_parameters import validate_site_symmetric
 from ..theory.entropy import _log_arguments, validate_symmetric_order_parameters
@@ -117,10 +119,12 @@ from .problem import SpecializationProblem, StationaryPointError
 __all__ = [
     "BLOCK_NAMES",
     "Block",
+    "FullCounts",
     "FullSpaceBifurcation",
     "FullStability",
     "block_spectrum",
     "find_full_space_bifurcations",
+    "full_space_counts",
     "full_space_stability",
     "label_branch",
 ]
@@ -387,20 +391,25 @@ class FullStability:
     def description(self) -> str:
         """A one-line label such as ``"unstable outside the ansatz only: 6
         directions (standard 1 x 2; [K-2,1,1] 1 x 4)"`` or ``"stable"``."""
-        if self.stable:
-            return "stable"
-        parts = "; ".join(
-            f"{name} {count} x {multiplicity}"
-            for name, count, multiplicity in self.unstable_blocks
-        )
-        noun = "direction" if self.n_unstable == 1 else "directions"
-        if self.stable_only_in_ansatz:
-            prefix = "unstable outside the ansatz only"
-        elif self.n_unstable == self.n_unstable_ansatz:
-            prefix = "unstable inside the ansatz"
-        else:
-            prefix = "unstable"
-        return f"{prefix}: {self.n_unstable} {noun} ({parts})"
+        return _describe(self.n_unstable, self.n_unstable_ansatz, self.unstable_blocks)
+
+
+def _describe(n_unstable: int, n_unstable_ansatz: int, unstable_blocks) -> str:
+    """Return the label of :attr:`FullStability.description`."""
+    if n_unstable == 0:
+        return "stable"
+    parts = "; ".join(
+        f"{name} {count} x {multiplicity}"
+        for name, count, multiplicity in unstable_blocks
+    )
+    noun = "direction" if n_unstable == 1 else "directions"
+    if n_unstable_ansatz == 0:
+        prefix = "unstable outside the ansatz only"
+    elif n_unstable == n_unstable_ansatz:
+        prefix = "unstable inside the ansatz"
+    else:
+        prefix = "unstable"
+    return f"{prefix}: {n_unstable} {noun} ({parts})"
 
 
 def _stability_from_blocks(blocks, rtol: float) -> FullStability:
@@ -472,6 +481,78 @@ def full_space_stability(
     """
     rtol = _check_rtol(rtol)
     return _stability_from_blocks(block_spectrum(activation, R, S, C, alpha, K), rtol)
+
+
+class FullCounts(NamedTuple):
+    """The counts of :class:`FullStability` without the block matrices.
+
+    Attributes
+    ----------
+    n_unstable : int
+    n_unstable_ansatz : int
+    unstable_blocks : tuple of (str, int, int)
+        As in :class:`FullStability`.
+    """
+
+    n_unstable: int
+    n_unstable_ansatz: int
+    unstable_blocks: tuple
+
+    @property
+    def stable(self) -> bool:
+        """True when the state is a local minimum in the full space."""
+        return self.n_unstable == 0
+
+    @property
+    def description(self) -> str:
+        """The label of :attr:`FullStability.description`."""
+        return _describe(self.n_unstable, self.n_unstable_ansatz, self.unstable_blocks)
+
+
+def _compiled_kind(activation):
+    """Return the kernel code of ``activation``, or None when only the Python
+    expressions evaluate it (any type other than exactly ReLU or Erf)."""
+    return activation._kind if type(activation) in (ReLU, Erf) else None
+
+
+def full_space_counts(
+    activation, R, S, C, alpha, K, rtol: float = _DEFAULT_RTOL
+) -> FullCounts:
+    """Count the unstable directions of a site-symmetric state in the full space.
+
+    Returns the counts of :func:`full_space_stability` (same arguments, same
+    errors) without building the block matrices. For ReLU and erf the blocks
+    and their eigenvalues are computed in compiled code
+    (``reluspec._kernels.symmetric_block_counts``), from the same matrix
+    entries but by Jacobi rotations instead of LAPACK. The two spectra
+    differ by a few eps times the norm of each block, so that the counts
+    differ only for an eigenvalue that close to its threshold. Inputs that
+    the compiled code does not take (other activations, invalid or odd
+    values) go through :func:`full_space_stability`.
+    """
+    rtol = _check_rtol(rtol)
+    activation = _activation(activation)
+    kind = _compiled_kind(activation)
+    if kind is not None and type(K) is int and K >= 2:
+        try:
+            counts = _kernels.symmetric_block_counts(kind, R, S, C, alpha, K, rtol)
+        except (TypeError, OverflowError):
+            counts = None
+        if counts is not None:
+            multiplicities = (1, K - 1, K * (K - 3) // 2, (K - 1) * (K - 2) // 2)
+            unstable = tuple(
+                (name, count, multiplicity)
+                for name, count, multiplicity in zip(
+                    BLOCK_NAMES, counts, multiplicities
+                )
+                if count
+            )
+            total = sum(count * multiplicity for _, count, multiplicity in unstable)
+            return FullCounts(total, counts[0], unstable)
+    stability = full_space_stability(activation, R, S, C, alpha, K, rtol=rtol)
+    return FullCounts(
+        stability.n_unstable, stability.n_unstable_ansatz, stability.unstable_blocks
+    )
 
 
 def label_branch(activation, K, alpha, R, S, C, rtol: float = _DEFAULT_RTOL):
@@ -582,8 +663,42 @@ def _block_eigen(activation, u, alpha, K, name):
     raise KeyError(name)
 
 
+# Positions of each block's eigenvalues in the output of
+# _kernels.symmetric_block_spectrum; absent blocks and entries are NaN.
+_SPECTRUM_SLICES = (
+    (TRIVIAL, slice(0, 3)),
+    (STANDARD, slice(3, 7)),
+    (TWO_ROW, slice(7, 9)),
+    (HOOK, slice(9, 10)),
+)
+
+
+def _compiled_spectra(activation, u, alpha, K):
+    """Return ``{block name: ascending eigenvalues}`` from the compiled
+    kernels, or None where only the Python path applies."""
+    kind = _compiled_kind(activation)
+    if kind is None or type(K) is not int:
+        return None
+    out = np.empty(_kernels.BLOCK_SPECTRUM_SIZE)
+    if _kernels.symmetric_block_spectrum(
+        kind, float(u[0]), float(u[1]), float(u[2]), float(alpha), K, out
+    ):
+        return None
+    spectra = {}
+    for name, part in _SPECTRUM_SLICES:
+        values = out[part]
+        values = values[~np.isnan(values)]
+        if values.size:
+            spectra[name] = values
+    return spectra
+
+
 def _spectra(activation, u, alpha, K) -> dict:
     """Return the eigenvalues of each block at ``u`` and their largest size."""
+    spectra = _compiled_spectra(activation, u, alpha, K)
+    if spectra is not None:
+        scale = max(float(np.max(np.abs(values))) for values in spectra.values())
+        return spectra, scale
     blocks = _block_matrices(activation, u[0], u[1], u[2], alpha, K)
     spectra = {name: np.linalg.eigvalsh(matrix) for name, matrix, _, _ in blocks}
     scale = max(float(np.max(np.abs(values))) for values in spectra.values())
@@ -627,6 +742,24 @@ class _Segment:
     def state(self, t: float):
         """Return ``(u, alpha)`` at the parameter ``t``."""
         problem, E = self.problem, self.embedding
+        if problem._kind is not None:
+            out = np.empty(4)
+            status = _kernels.symmetric_segment_state(
+                problem._kind,
+                problem.K,
+                self.z_a,
+                self.z_b,
+                self.tau,
+                float(t),
+                self.unspecialized,
+                out,
+            )
+            if status == 0:
+                return out[:3], float(out[3])
+            raise StationaryPointError(
+                f"Newton's method found no stationary state at t = {t!r} between "
+                f"alpha = {math.exp(self.z_a[-1])!r} and {math.exp(self.z_b[-1])!r}"
+            )
         z_t = (1.0 - t) * self.z_a + t * self.z_b
         z = z_t.copy()
         polished = False
@@ -662,6 +795,9 @@ class _Segment:
 
 def _eigenvalue_at(activation, K, segment, name, index, t):
     u, alpha = segment.state(t)
+    spectra = _compiled_spectra(activation, u, alpha, K)
+    if spectra is not None:
+        return spectra[name][index]
     (values, _), _, _ = _block_eigen(activation, u, alpha, K, name)
     return values[index]
 
