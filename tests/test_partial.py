@@ -212,3 +212,16 @@ def test_invalid_parameters_raise():
         problem.free_energy(p, 1.0)
     with pytest.raises(ValueError, match="shape"):
         problem.free_energy(np.zeros(3), 1.0)
+
+
+@pytest.mark.parametrize("block, K1", [("standard", 2), ("[K-2,2]", 2)])
+def test_follow_rejects_multiple_null_space(block, K1):
+    """At the branch point of the unspecialised branch (K - 1)^2 eigenvalues
+    vanish together; no single branch leaves along a null vector, and the
+    site-symmetric branches themselves cross there."""
+    result = rs.solve(rs.SpecializationProblem("erf", 5), alpha=(1.0, 100.0))
+    points = find_full_space_bifurcations("erf", 5, result.branch("unspecialized"))
+    point = next(p for p in points if p.block == block)
+    assert point.singular_in_ansatz
+    with pytest.raises(ValueError, match="bifurcation is not simple"):
+        follow_partial_branch("erf", 5, K1, point, alpha=(1.0, 100.0))

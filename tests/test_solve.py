@@ -725,3 +725,17 @@ def test_equal_free_energy_bisection_matches_newton(monkeypatch):
     )
     assert located is not None
     assert abs(located.alpha - alpha) <= located.alpha_error + transition.alpha_error
+
+
+def test_range_end_state_is_converged():
+    """The state on the upper end of the range is corrected like every other
+    traced state: Newton's method from it moves eps_g by a relative 1e-8 at
+    most (the continuation's tolerance on the scaled gradient allows about
+    1e-10 at alpha = 1e8). An end state left unpolished was off by 2.6e-3."""
+    problem = rs.SpecializationProblem("erf", 5)
+    curve = rs.solve(problem, alpha=(1.0, 1e8)).learning_curve
+    for i in (-2, -1):
+        u = np.array([curve.R[i], curve.S[i], curve.C[i]])
+        polished = problem.stationary_point(u, curve.alpha[i])
+        error = problem.generalization_error(u)
+        assert error == pytest.approx(problem.generalization_error(polished), rel=1e-8)

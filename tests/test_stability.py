@@ -680,3 +680,23 @@ def test_compiled_segment_state_matches_python(fixture, request, monkeypatch):
                 assert compiled_alpha == pytest.approx(python_alpha, rel=1e-11)
                 checked += 1
     assert checked >= 30
+
+
+def test_crossing_next_to_branch_point_at_large_K():
+    """At K = 1e4 the [K-2,1,1] eigenvalue of the R < S branch is negative
+    at |R - S| = 1e-4, next to the branch point, and crosses zero before
+    |R - S| = 1.1e-3. The crossing is reported between the two traced
+    states whose full-space counts differ by that block's multiplicity."""
+    K = 10000
+    result = rs.solve(rs.SpecializationProblem("relu", K), alpha=(5.0, 8.0))
+    branch = result.branch("specialized R<S")
+    (point,) = find_full_space_bifurcations("relu", K, branch)
+    assert point.block == "[K-2,1,1]"
+    outside = np.asarray(branch.n_unstable_full) - np.asarray(branch.n_unstable)
+    (j,) = [
+        i
+        for i in range(len(branch.alpha) - 1)
+        if min(branch.alpha[i : i + 2]) < point.alpha < max(branch.alpha[i : i + 2])
+    ]
+    assert abs(outside[j] - outside[j + 1]) == (K - 1) * (K - 2) // 2
+    assert abs(branch.R[j] - branch.S[j]) < 2e-4

@@ -528,6 +528,16 @@ def _null_direction(problem: TwoGroupProblem, p_star, alpha_star):
             f"(smallest eigenvalue {values[index]:.3g}, scale {scale:.3g}): the "
             "bifurcating direction does not lie in this two-group ansatz"
         )
+    null = np.flatnonzero(np.abs(values) <= 1e-6 * scale)
+    if null.size > 1:
+        raise ValueError(
+            f"the two-group Hessian at alpha = {alpha_star!r} has {null.size} zero "
+            f"eigenvalues ({', '.join(f'{values[i]:.3g}' for i in null)}; scale "
+            f"{scale:.3g}): the bifurcation is not simple, so no single branch "
+            "leaves it along a null vector. This happens at the branch point of "
+            "the unspecialised branch (singular_in_ansatz), where the "
+            "site-symmetric specialised branches cross too"
+        )
     vector = vectors[:, index]
     return vector / np.sqrt(vector @ (problem.counts * vector))
 

@@ -1284,11 +1284,18 @@ class _Piece:
 
 
 def _on_named_side(name, u) -> bool:
-    """Return False when the sign of R - S contradicts the branch name."""
+    """Return False when the sign of R - S contradicts the branch name, or
+    when R - S is within ``_D_ZERO`` of zero on a specialised branch.
+
+    Next to a branch point at large K, Newton's method at fixed alpha can
+    converge to the unspecialised state, whose R - S is rounding of either
+    sign (1e-9 at K = 3000); away from the branch point itself no
+    specialised state has R - S that small.
+    """
     if name.startswith("specialized R>S"):
-        return u[0] > u[1]
+        return u[0] - u[1] > _D_ZERO
     if name.startswith("specialized R<S"):
-        return u[0] < u[1]
+        return u[1] - u[0] > _D_ZERO
     return True
 
 

@@ -673,9 +673,10 @@ _SPECTRUM_SLICES = (
 )
 
 
-def _compiled_spectra(activation, u, alpha, K):
+def _compiled_spectra(activation, u, alpha, K, term_scales=None):
     """Return ``{block name: ascending eigenvalues}`` from the compiled
-    kernels, or None where only the Python path applies."""
+    kernels, or None where only the Python path applies. A dict passed as
+    ``term_scales`` receives the term scale of each block."""
     kind = _compiled_kind(activation)
     if kind is None or type(K) is not int:
         return None
@@ -690,19 +691,22 @@ def _compiled_spectra(activation, u, alpha, K):
         values = values[~np.isnan(values)]
         if values.size:
             spectra[name] = values
+            if term_scales is not None:
+                term_scales[name] = float(out[10 + len(term_scales)])
     return spectra
 
 
-def _spectra(activation, u, alpha, K) -> dict:
-    """Return the eigenvalues of each block at ``u`` and their largest size."""
-    spectra = _compiled_spectra(activation, u, alpha, K)
-    if spectra is not None:
-        scale = max(float(np.max(np.abs(values))) for values in spectra.values())
-        return spectra, scale
-    blocks = _block_matrices(activation, u[0], u[1], u[2], alpha, K)
-    spectra = {name: np.linalg.eigvalsh(matrix) for name, matrix, _, _ in blocks}
+def _spectra(activation, u, alpha, K) -> tuple:
+    """Return the eigenvalues of each block at ``u``, their largest size and
+    the term scale of each block (see :class:`Block`)."""
+    term_scales = {}
+    spectra = _compiled_spectra(activation, u, alpha, K, term_scales)
+    if spectra is None:
+        blocks = _block_matrices(activation, u[0], u[1], u[2], alpha, K)
+        spectra = {name: np.linalg.eigvalsh(matrix) for name, matrix, _, _ in blocks}
+        term_scales = {name: terms for name, _, _, terms in blocks}
     scale = max(float(np.max(np.abs(values))) for values in spectra.values())
-    return spectra, scale
+    return spectra, scale, term_scales
 
 
 def _is_unspecialized(u) -> bool:
@@ -845,7 +849,10 @@ def find_full_space_bifurcations(
     Notes
     -----
     An eigenvalue that crosses zero twice between two points of the branch
-    is not found. :func:`label_branch` counts an eigenvalue within ``rtol``
+    is not found. NOTE: neither is a crossing between a branch point and
+    the first traced point of a specialised branch; for ReLU at K >= 3e4
+    the R < S states become stable in the full space there, within
+    ``|R - S| < 1e-4`` of the branch point. :func:`label_branch` counts an eigenvalue within ``rtol``
     of zero as zero, so near a crossing its labels can change one point of
     the branch later than the sign does.
     """
@@ -860,7 +867,8 @@ def find_full_space_bifurcations(
 
     found = []
     for i in range(alpha.size - 1):
-        (before, scale_before), (after, scale_after) = spectra[i], spectra[i + 1]
+        before, scale_before, terms_before = spectra[i]
+        after, scale_after, terms_after = spectra[i + 1]
         crossings = []
         for block in BLOCK_NAMES[1:]:
             if block not in before:
@@ -878,6 +886,7 @@ def find_full_space_bifurcations(
                     u_all[i + 1],
                     rtol,
                     near_end,
+                    terms_before[block],
                 ) or _at_branch_point(
                     u_all[i + 1],
                     after[block][index],
@@ -885,6 +894,7 @@ def find_full_space_bifurcations(
                     u_all[i],
                     rtol,
                     near_end,
+                    terms_after[block],
                 ):
                     continue
                 crossings.append((block, int(index)))
@@ -915,22 +925,28 @@ def find_full_space_bifurcations(
     return found
 
 
-def _at_branch_point(u, value, scale, u_other, rtol, near_end=True) -> bool:
+def _at_branch_point(
+    u, value, scale, u_other, rtol, near_end=True, block_terms=math.inf
+) -> bool:
     """Return True for a zero eigenvalue at an unspecialised end of a
     specialised segment: the specialisation branch point.
 
     The first point that branch switching places on a specialised branch
     (``near_end``: among the first or last two vertices) can have
-    ``|R - S|`` of 1e-6 and less. There the eigenvalues that vanish at
-    the branch point are still below 1e-6 of the largest one, so they count
-    as zero too.
+    ``|R - S|`` of 1e-6 and less. There an eigenvalue that vanishes at the
+    branch point and lies below ``1e-9`` of the terms of its own block
+    (``block_terms``; the state itself is converged to about 1e-11) counts
+    as zero too. A larger one has a sign of its own: at K = 1e4 the
+    ``[K-2,1,1]`` eigenvalue is -3e-9 of its terms at ``|R - S| = 1e-4``
+    and crosses zero further along the R < S branch.
     """
     if _is_unspecialized(u_other):
         return False
     if _is_unspecialized(u):
         return abs(value) <= rtol * scale
     near = abs(u[0] - u[1]) <= _NEAR_BRANCH_POINT * max(1.0, abs(u[0]))
-    return near_end and near and abs(value) <= 1e-6 * scale
+    threshold = min(1e-6 * scale, 1e-9 * block_terms)
+    return near_end and near and abs(value) <= threshold
 
 
 # Largest |R - S| of a specialised state that counts as next to the branch

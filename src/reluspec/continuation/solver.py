@@ -286,6 +286,7 @@ class _Tracer:
                 self.options.newton_tol,
                 self.options.newton_max_iter,
                 debug=self.debug,
+                polish=True,
             )
             point = PointData(self.system, np.append(u, q_bound), predictor)
         except _STEP_ERRORS as err:
