@@ -47,9 +47,11 @@ def brute_force(activation: str, K: int, grid_points: int, starts: int, seed: in
     for alpha in grid:
         best_F, best_u = math.inf, None
         for _ in range(starts):
+            # Draw until the start lies in the domain, so that every alpha
+            # gets the same number of minimisations at every K.
             u0 = rng.uniform([-0.5, -0.2, -0.1], [0.99, 0.5, 0.2])
-            if not problem.is_valid(u0):
-                continue
+            while not problem.is_valid(u0):
+                u0 = rng.uniform([-0.5, -0.2, -0.1], [0.99, 0.5, 0.2])
             found = minimize(objective, u0, args=(alpha,), jac=True, method="L-BFGS-B")
             if found.fun < best_F:
                 best_F, best_u = found.fun, found.x

@@ -162,6 +162,7 @@ from libc.math cimport (
     NAN,
     asin,
     copysign,
+    cos,
     exp,
     fabs,
     floor,
@@ -1996,6 +1997,12 @@ def symmetric_free_energy(
 ):
     """Return ``F = K alpha eps_g - s`` of the site-symmetric ansatz, or NaN
     where the inputs need the validating Python path."""
+    return _symmetric_free_energy(kind, R, S, C, alpha, K)
+
+
+cdef double _symmetric_free_energy(
+    int kind, double R, double S, double C, double alpha, double K
+) noexcept:
     cdef double k, d, u, A, A1, B, B1, entropy, error, coupling
     cdef double x[3]
     cdef double y[3]
@@ -2733,3 +2740,613 @@ cdef inline void _segment_embed(double* z, double* u, bint unspecialized) noexce
     else:
         u[1] = z[1]
         u[2] = z[2]
+
+
+# -- pseudo-arclength continuation of site-symmetric stationary points --------
+#
+# The stepping loop of reluspec.continuation.solver._Tracer.run for the
+# residual of SpecializationProblem.continuation_problem, in C. It takes the
+# same decisions with the same formulas (corrector with polishing, bordered
+# tangent, angle test, step control, landing on a bound), so that it returns
+# the points the Python loop returns, up to rounding in the linear solves.
+# Events are left to the Python code, which locates them between the points
+# returned here.
+
+cdef enum:
+    # Columns of a row of the points array of symmetric_palc.
+    _P_Z = 0            # z = (R, S, C, ln alpha)
+    _P_TANGENT = 4
+    _P_PREDICTOR = 8    # predictor of the step that reached the point
+    _P_EIGEN = 12       # ascending eigenvalues of the Hessian of F
+    _P_ITERATIONS = 15
+    _P_STEP = 16
+    _P_UNSTABLE = 17
+    _P_DET_SIGN = 18
+    _P_ALPHA = 19
+    PALC_COLUMNS = 20
+    # Return codes of symmetric_palc.
+    _PALC_MAX_STEPS = 0
+    _PALC_BOUND = 1
+    _PALC_BOUND_UNCORRECTED = 2
+    _PALC_NEWTON_FAILED = 3
+    _PALC_BRANCH_JUMP = 4
+    _PALC_MAX_REJECTIONS = 5
+    _PALC_LOOP_CANDIDATE = 6
+
+PALC_ROW = PALC_COLUMNS
+
+
+cdef int _palc_system(
+    int kind, double K, double* scale, double* z, double* F, double* J, double* H
+) noexcept:
+    # Residual F = scale grad F / (1 + alpha^2) at z = (R, S, C, ln alpha),
+    # J = [F_u, F_q] (3 x 4, row-major, F_q = alpha dF/dalpha) and the
+    # Hessian H of the free energy, with the operations of
+    # SpecializationProblem.continuation_problem. Return 1 outside the domain.
+    cdef double buffer[15]
+    cdef double alpha = exp(z[3])
+    cdef double w
+    cdef int i, j
+    if not alpha > 0.0 or not _symmetric_valid(z[0], z[1], z[2], K):
+        return 1
+    if _symmetric_derivatives(kind, z[0], z[1], z[2], alpha, K, buffer):
+        return 1
+    w = 1.0 + alpha * alpha
+    for i in range(3):
+        F[i] = scale[i] * buffer[i] / w
+        for j in range(3):
+            H[3 * i + j] = buffer[3 + 3 * i + j]
+            J[4 * i + j] = scale[i] * buffer[3 + 3 * i + j] / w
+        J[4 * i + 3] = (
+            scale[i] * (K * buffer[12 + i] / w - 2.0 * alpha * buffer[i] / (w * w))
+        ) * alpha
+    for i in range(3):
+        if not isfinite(F[i]):
+            return 1
+    for i in range(12):
+        if not isfinite(J[i]):
+            return 1
+    return 0
+
+
+cdef inline double _max_abs_n(double* a, int n) noexcept nogil:
+    cdef double largest = 0.0
+    cdef int i
+    for i in range(n):
+        if not fabs(a[i]) <= largest:
+            largest = fabs(a[i]) if isfinite(a[i]) else INFINITY
+    return largest
+
+
+cdef int _palc_newton(
+    int kind, double K, double* scale, double* origin, double* predictor,
+    double ds, double* z, double tol, int max_iter, bint fixed_q, int* iterations
+) noexcept:
+    # Newton's method of continuation._newton with polish=True, from z (in
+    # place). With fixed_q the unknowns are u at q = z[3] (3 x 3); otherwise
+    # z solves [F(z); predictor . (z - origin) - ds] = 0 (4 x 4). Return 0 on
+    # convergence, 1 on failure.
+    cdef double F[3]
+    cdef double J[12]
+    cdef double H[9]
+    cdef double M[16]
+    cdef double r[4]
+    cdef double candidate[4]
+    cdef double candidate_r[4]
+    cdef double norm, candidate_norm
+    cdef int n = 3 if fixed_q else 4
+    cdef int iteration, i, j, k
+    if _palc_residual(kind, K, scale, origin, predictor, ds, z, fixed_q, r, J, H):
+        return 1
+    for iteration in range(max_iter + 1):
+        norm = _max_abs_n(r, n)
+        if not isfinite(norm):
+            return 1
+        if norm <= tol:
+            # Polishing: updates while each one at least halves the residual.
+            for k in range(30):
+                if norm == 0.0:
+                    break
+                _palc_matrix(J, predictor, fixed_q, M)
+                for i in range(n):
+                    candidate_r[i] = r[i]
+                if _solve_small(M, candidate_r, n):
+                    break
+                for i in range(4):
+                    candidate[i] = z[i]
+                for i in range(n):
+                    candidate[i] = z[i] - candidate_r[i]
+                if not isfinite(_max_abs_n(candidate, 4)):
+                    break
+                if _palc_residual(
+                    kind, K, scale, origin, predictor, ds, candidate, fixed_q,
+                    candidate_r, J, H
+                ):
+                    break
+                candidate_norm = _max_abs_n(candidate_r, n)
+                if not candidate_norm <= 0.5 * norm:
+                    break
+                for i in range(4):
+                    z[i] = candidate[i]
+                for i in range(n):
+                    r[i] = candidate_r[i]
+                norm = candidate_norm
+            iterations[0] = iteration
+            return 0
+        if iteration == max_iter:
+            return 1
+        _palc_matrix(J, predictor, fixed_q, M)
+        if _solve_small(M, r, n):
+            return 1
+        if not isfinite(_max_abs_n(r, n)):
+            return 1
+        for i in range(n):
+            z[i] = z[i] - r[i]
+        if _palc_residual(kind, K, scale, origin, predictor, ds, z, fixed_q, r, J, H):
+            return 1
+    return 1
+
+
+cdef inline int _palc_residual(
+    int kind, double K, double* scale, double* origin, double* predictor,
+    double ds, double* z, bint fixed_q, double* r, double* J, double* H
+) noexcept:
+    cdef double projection = 0.0
+    cdef int i
+    if _palc_system(kind, K, scale, z, r, J, H):
+        return 1
+    if not fixed_q:
+        for i in range(4):
+            projection += predictor[i] * (z[i] - origin[i])
+        r[3] = projection - ds
+    return 0
+
+
+cdef inline void _palc_matrix(
+    double* J, double* predictor, bint fixed_q, double* M
+) noexcept nogil:
+    cdef int i, j
+    if fixed_q:
+        for i in range(3):
+            for j in range(3):
+                M[3 * i + j] = J[4 * i + j]
+        return
+    for i in range(12):
+        M[i] = J[i]
+    for j in range(4):
+        M[12 + j] = predictor[j]
+
+
+cdef int _palc_tangent(double* J, double* reference, double* tangent) noexcept:
+    # The bordered tangent: solve [J; reference] tangent = e_4 and normalise.
+    # Where that matrix is singular (a branch point), the null vector of J
+    # from its cofactors, oriented along the reference.
+    cdef double M[16]
+    cdef double norm = 0.0, along = 0.0
+    cdef double minor[9]
+    cdef int i, j, c, col
+    _palc_matrix(J, reference, False, M)
+    for i in range(4):
+        tangent[i] = 0.0
+    tangent[3] = 1.0
+    if not _solve_small(M, tangent, 4):
+        for i in range(4):
+            norm += tangent[i] * tangent[i]
+        norm = sqrt(norm)
+        if isfinite(norm) and norm > 0.0:
+            for i in range(4):
+                tangent[i] /= norm
+            return 0
+    for c in range(4):
+        for i in range(3):
+            col = 0
+            for j in range(4):
+                if j != c:
+                    minor[3 * i + col] = J[4 * i + j]
+                    col += 1
+        tangent[c] = (1.0 if c % 2 == 0 else -1.0) * _det3(minor)
+    norm = 0.0
+    for i in range(4):
+        norm += tangent[i] * tangent[i]
+        along += tangent[i] * reference[i]
+    norm = sqrt(norm)
+    if not (isfinite(norm) and norm > 0.0):
+        for i in range(4):
+            tangent[i] = reference[i]
+        return 0
+    if along < 0.0:
+        norm = -norm
+    for i in range(4):
+        tangent[i] /= norm
+    return 0
+
+
+cdef inline double _det3(double* m) noexcept nogil:
+    return (
+        m[0] * (m[4] * m[8] - m[5] * m[7])
+        - m[1] * (m[3] * m[8] - m[5] * m[6])
+        + m[2] * (m[3] * m[7] - m[4] * m[6])
+    )
+
+
+cdef double _det_sign4(double* J, double* tangent) noexcept:
+    # Sign of det [J; tangent] by Gaussian elimination with partial pivoting.
+    cdef double M[16]
+    cdef double big, f, t, sign = 1.0
+    cdef int i, j, r, p
+    _palc_matrix(J, tangent, False, M)
+    for i in range(4):
+        p = i
+        big = fabs(M[4 * i + i])
+        for r in range(i + 1, 4):
+            if fabs(M[4 * r + i]) > big:
+                big = fabs(M[4 * r + i])
+                p = r
+        if not big > 0.0:
+            return 0.0
+        if p != i:
+            sign = -sign
+            for j in range(4):
+                t = M[4 * i + j]
+                M[4 * i + j] = M[4 * p + j]
+                M[4 * p + j] = t
+        if M[4 * i + i] < 0.0:
+            sign = -sign
+        for r in range(i + 1, 4):
+            f = M[4 * r + i] / M[4 * i + i]
+            for j in range(i, 4):
+                M[4 * r + j] -= f * M[4 * i + j]
+    return sign
+
+
+cdef int _palc_point(
+    int kind, double K, double* scale, double* z, double* reference, double* row
+) noexcept:
+    # Fill a row of the points array at the corrected z: tangent, Hessian
+    # eigenvalues, number of negative ones and the determinant sign.
+    cdef double F[3]
+    cdef double J[12]
+    cdef double H[9]
+    cdef double S[9]
+    cdef int i, j, negative = 0
+    if _palc_system(kind, K, scale, z, F, J, H):
+        return 1
+    for i in range(4):
+        row[_P_Z + i] = z[i]
+    _palc_tangent(J, reference, &row[_P_TANGENT])
+    for i in range(3):
+        for j in range(3):
+            S[3 * i + j] = 0.5 * (H[3 * i + j] + H[3 * j + i])
+    if _jacobi_eigenvalues(S, 3, &row[_P_EIGEN]):
+        return 1
+    for i in range(3):
+        if row[_P_EIGEN + i] < 0.0:
+            negative += 1
+    row[_P_UNSTABLE] = negative
+    row[_P_DET_SIGN] = _det_sign4(J, &row[_P_TANGENT])
+    row[_P_ALPHA] = exp(z[3])
+    return 0
+
+
+def symmetric_palc(
+    int kind, double K, double[::1] scale, double[:, ::1] points, Py_ssize_t count,
+    double ds, double[::1] settings, double[::1] report
+):
+    """Continue the site-symmetric stationary points from the last of
+    ``count`` rows of ``points`` (each ``PALC_ROW`` wide: z, tangent,
+    predictor, Hessian eigenvalues, Newton iterations, step, unstable count,
+    determinant sign, alpha).
+
+    ``settings`` holds ``ds_min, ds_max, q_min, q_max, max_steps,
+    newton_tol, newton_max_iter, max_rejections, angle_max,
+    step_growth, step_shrink, target_newton_iterations, secant (1.0 or
+    0.0)``. Accepted points are appended to ``points`` while rows last.
+    ``report`` receives the number of rows, the next ds, the number of
+    rejected steps and the alpha of a failure or of the bound that could
+    not be landed on. Returns the reason the run
+    stopped: 0 max_steps, 1 on a parameter bound, 2 a bound that could not
+    be landed on, 3 corrector failure at ds_min, 4 a suspected branch jump
+    at ds_min, 5 too many rejections, 6 a point that may close a loop (the
+    caller checks it and may call again to continue).
+    """
+    cdef double ds_min = settings[0], ds_max = settings[1]
+    cdef double q_min = settings[2], q_max = settings[3]
+    cdef int max_steps = <int>settings[4]
+    cdef double tol = settings[5]
+    cdef int max_iter = <int>settings[6], max_rejections = <int>settings[7]
+    cdef double cos_max = cos(settings[8]), growth = settings[9]
+    cdef double shrink = settings[10]
+    cdef int target = <int>settings[11]
+    cdef bint secant = settings[12] != 0.0
+    cdef double cos_half = cos(0.5 * settings[8])
+    cdef double predictor[4]
+    cdef double z[4]
+    cdef double row[PALC_COLUMNS]
+    cdef double* current
+    cdef double* previous
+    cdef double* first
+    cdef double norm, cos_angle, q_bound, fraction, along, offset_norm, s0, length
+    cdef double offset[4]
+    cdef int step, rejections, iterations, landing_iterations, i, status, failure
+    cdef Py_ssize_t capacity = points.shape[0]
+    cdef int n_rejected = 0
+    if points.shape[1] != PALC_COLUMNS or count < 1 or scale.shape[0] != 3:
+        raise ValueError("points needs PALC_ROW columns and a start row")
+    if settings.shape[0] < 13 or report.shape[0] < 4:
+        raise ValueError("settings needs 13 entries and report 4")
+    status = _PALC_MAX_STEPS
+    report[3] = NAN
+    cos_angle = 1.0
+    for step in range(max_steps - (count - 1)):
+        if count >= capacity:
+            break
+        current = &points[count - 1, 0]
+        if secant and count > 1:
+            previous = &points[count - 2, 0]
+            norm = 0.0
+            for i in range(4):
+                predictor[i] = current[_P_Z + i] - previous[_P_Z + i]
+                norm += predictor[i] * predictor[i]
+            norm = sqrt(norm)
+            for i in range(4):
+                predictor[i] /= norm
+        else:
+            for i in range(4):
+                predictor[i] = current[_P_TANGENT + i]
+        rejections = 0
+        while True:
+            failure = 0
+            for i in range(4):
+                z[i] = current[_P_Z + i] + ds * predictor[i]
+            if _palc_newton(
+                kind, K, &scale[0], &current[_P_Z], predictor, ds, z, tol,
+                max_iter, False, &iterations
+            ) or _palc_point(kind, K, &scale[0], z, predictor, row):
+                failure = _PALC_NEWTON_FAILED
+            else:
+                cos_angle = 0.0
+                for i in range(4):
+                    cos_angle += current[_P_TANGENT + i] * row[_P_TANGENT + i]
+                if cos_angle < cos_max:
+                    failure = _PALC_BRANCH_JUMP
+            if failure == 0:
+                break
+            n_rejected += 1
+            rejections += 1
+            if ds <= ds_min:
+                status = failure
+                report[3] = exp(current[_P_Z + 3])
+                break
+            if rejections > max_rejections:
+                status = _PALC_MAX_REJECTIONS
+                report[3] = exp(current[_P_Z + 3])
+                break
+            ds = fmax(ds * shrink, ds_min)
+        if failure:
+            break
+
+        if row[_P_Z + 3] > q_max or row[_P_Z + 3] < q_min:
+            q_bound = q_max if row[_P_Z + 3] > q_max else q_min
+            status = _PALC_BOUND
+            report[3] = exp(q_bound)
+            if fabs(q_bound - current[_P_Z + 3]) <= 1e-14 * fmax(1.0, fabs(q_bound)):
+                status = _PALC_BOUND_UNCORRECTED
+                break
+            fraction = (q_bound - current[_P_Z + 3]) / (row[_P_Z + 3] - current[_P_Z + 3])
+            for i in range(3):
+                z[i] = current[_P_Z + i] + fraction * (row[_P_Z + i] - current[_P_Z + i])
+            z[3] = q_bound
+            # The point keeps the iteration count of the corrector step that
+            # crossed the bound, as in the Python loop.
+            if _palc_newton(
+                kind, K, &scale[0], z, predictor, 0.0, z, tol, max_iter, True,
+                &landing_iterations
+            ) or _palc_point(kind, K, &scale[0], z, predictor, row):
+                status = _PALC_BOUND_UNCORRECTED
+                break
+            along = 0.0
+            for i in range(4):
+                along += predictor[i] * (row[_P_Z + i] - current[_P_Z + i])
+            if along <= 0.0:
+                status = _PALC_BOUND_UNCORRECTED
+                break
+
+        # Accept.
+        along = 0.0
+        for i in range(4):
+            along += predictor[i] * (row[_P_Z + i] - current[_P_Z + i])
+            row[_P_PREDICTOR + i] = predictor[i]
+        row[_P_ITERATIONS] = iterations
+        row[_P_STEP] = along
+        for i in range(PALC_COLUMNS):
+            points[count, i] = row[i]
+        count += 1
+        if status == _PALC_BOUND:
+            break
+
+        # A return to the start point: the geometric conditions of
+        # _Tracer.closes_loop; the caller corrects the point and decides.
+        if count >= 5:
+            first = &points[0, 0]
+            previous = &points[count - 2, 0]
+            s0 = 0.0
+            length = 0.0
+            along = 0.0
+            for i in range(4):
+                offset[i] = first[_P_Z + i] - previous[_P_Z + i]
+                s0 += predictor[i] * offset[i]
+                length += predictor[i] * (points[count - 1, _P_Z + i] - previous[_P_Z + i])
+                along += first[_P_TANGENT + i] * points[count - 1, _P_TANGENT + i]
+            offset_norm = 0.0
+            for i in range(4):
+                offset_norm += (offset[i] - s0 * predictor[i]) ** 2
+            if (
+                0.0 < s0 <= length
+                and sqrt(offset_norm) <= 0.25 * length
+                and along > 0.0
+            ):
+                status = _PALC_LOOP_CANDIDATE
+
+        # Step control of _Tracer.next_step.
+        if iterations <= target and cos_angle >= cos_half:
+            ds *= growth
+        elif iterations > 2 * target:
+            ds *= shrink
+        ds = fmin(fmax(ds, ds_min), ds_max)
+        if status == _PALC_LOOP_CANDIDATE:
+            break
+    report[0] = count
+    report[1] = ds
+    report[2] = n_rejected
+    return status
+
+
+# -- local minimisation of the site-symmetric free energy --------------------
+
+
+cdef int _jacobi3(double* a, double* values, double* vectors) noexcept nogil:
+    # Eigen-decomposition of the symmetric 3 x 3 matrix a (row-major,
+    # overwritten) by cyclic Jacobi rotations: values (unsorted) and the
+    # eigenvectors as the columns of vectors (row-major). Return 1 if the
+    # rotations do not converge in 50 sweeps.
+    cdef int sweep, p, q, r
+    cdef double off, theta, t, c, s, apq, app, aqq, x, y
+    for p in range(3):
+        for q in range(3):
+            vectors[3 * p + q] = 1.0 if p == q else 0.0
+    for sweep in range(50):
+        off = fabs(a[1]) + fabs(a[2]) + fabs(a[5])
+        if off == 0.0:
+            break
+        for p in range(2):
+            for q in range(p + 1, 3):
+                apq = a[3 * p + q]
+                if apq == 0.0:
+                    continue
+                app = a[3 * p + p]
+                aqq = a[3 * q + q]
+                if fabs(apq) <= 1e-300 or (
+                    fabs(app) + 1e18 * fabs(apq) == fabs(app)
+                    and fabs(aqq) + 1e18 * fabs(apq) == fabs(aqq)
+                ):
+                    a[3 * p + q] = 0.0
+                    a[3 * q + p] = 0.0
+                    continue
+                theta = (aqq - app) / (2.0 * apq)
+                t = 1.0 / (fabs(theta) + sqrt(theta * theta + 1.0))
+                if theta < 0.0:
+                    t = -t
+                c = 1.0 / sqrt(t * t + 1.0)
+                s = t * c
+                for r in range(3):
+                    x = a[3 * r + p]
+                    y = a[3 * r + q]
+                    a[3 * r + p] = c * x - s * y
+                    a[3 * r + q] = s * x + c * y
+                for r in range(3):
+                    x = a[3 * p + r]
+                    y = a[3 * q + r]
+                    a[3 * p + r] = c * x - s * y
+                    a[3 * q + r] = s * x + c * y
+                for r in range(3):
+                    x = vectors[3 * r + p]
+                    y = vectors[3 * r + q]
+                    vectors[3 * r + p] = c * x - s * y
+                    vectors[3 * r + q] = s * x + c * y
+    else:
+        return 1
+    for p in range(3):
+        values[p] = a[3 * p + p]
+    return 0
+
+
+def symmetric_local_minimum(
+    int kind, double K, double alpha, double[::1] u, double tol, int max_iter
+):
+    """The damped Newton descent of ``SpecializationProblem.local_minimum``.
+
+    From ``u`` (in place), steps ``-|H|^-1 g`` (the Hessian with absolute
+    eigenvalues, floored at 1e-10 of the largest), or at a saddle a step of
+    1e-3 along the direction of negative curvature, with Armijo backtracking
+    inside the domain, until the gradient is at most ``tol max(1, |F|)`` with
+    a positive definite Hessian (returns 0), the backtracking or the steps
+    stall (returns 1; the caller polishes with Newton's method), or
+    ``max_iter`` steps pass (returns 1 too). Returns 2 for a start outside
+    the domain or a failed evaluation.
+    """
+    cdef double buffer[15]
+    cdef double a[9]
+    cdef double values[3]
+    cdef double vectors[9]
+    cdef double projected[3]
+    cdef double step[3]
+    cdef double trial[3]
+    cdef double F0, F1 = 0.0, slope, t, largest, norm, size
+    cdef int iteration, i, j, lowest
+    if u.shape[0] != 3:
+        raise ValueError("u needs 3 elements")
+    if not _symmetric_valid(u[0], u[1], u[2], K):
+        return 2
+    F0 = _symmetric_free_energy(kind, u[0], u[1], u[2], alpha, K)
+    if not isfinite(F0):
+        return 2
+    for iteration in range(max_iter):
+        if _symmetric_derivatives(kind, u[0], u[1], u[2], alpha, K, buffer):
+            return 2
+        for i in range(9):
+            a[i] = buffer[3 + i]
+        if _jacobi3(a, values, vectors):
+            return 2
+        norm = fmax(fabs(buffer[0]), fmax(fabs(buffer[1]), fabs(buffer[2])))
+        lowest = 0
+        for j in range(1, 3):
+            if values[j] < values[lowest]:
+                lowest = j
+        if norm <= tol * fmax(1.0, fabs(F0)):
+            if values[lowest] > 0.0:
+                return 0
+            # A saddle: the gradient vanishes, so the Newton step does too.
+            # Step along the direction of negative curvature instead, where F
+            # falls by about |lambda| h^2 / 2 for a step of length h.
+            size = fmax(1.0, fmax(fabs(u[0]), fmax(fabs(u[1]), fabs(u[2]))))
+            slope = 0.0
+            for i in range(3):
+                step[i] = 1e-3 * size * vectors[3 * i + lowest]
+                slope += buffer[i] * step[i]
+            if slope > 0.0:
+                for i in range(3):
+                    step[i] = -step[i]
+            slope = 0.0
+        else:
+            largest = fmax(fabs(values[0]), fmax(fabs(values[1]), fabs(values[2])))
+            for j in range(3):
+                values[j] = fmax(fabs(values[j]), 1e-10 * fmax(1.0, largest))
+                projected[j] = 0.0
+                for i in range(3):
+                    projected[j] += vectors[3 * i + j] * buffer[i]
+                projected[j] /= values[j]
+            slope = 0.0
+            for i in range(3):
+                step[i] = 0.0
+                for j in range(3):
+                    step[i] -= vectors[3 * i + j] * projected[j]
+                slope += buffer[i] * step[i]
+        t = 1.0
+        while t > 1e-14:
+            for i in range(3):
+                trial[i] = u[i] + t * step[i]
+            if _symmetric_valid(trial[0], trial[1], trial[2], K):
+                F1 = _symmetric_free_energy(kind, trial[0], trial[1], trial[2], alpha, K)
+                if F1 <= F0 + 1e-4 * t * slope:
+                    break
+            t *= 0.5
+        else:
+            return 1
+        largest = fmax(fabs(t * step[0]), fmax(fabs(t * step[1]), fabs(t * step[2])))
+        size = fmax(1.0, fmax(fabs(u[0]), fmax(fabs(u[1]), fabs(u[2]))))
+        if largest <= 1e-15 * size:
+            return 1
+        for i in range(3):
+            u[i] = trial[i]
+        F0 = F1
+    return 1

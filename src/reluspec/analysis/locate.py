@@ -62,13 +62,16 @@ class LocatedPoint:
     unknowns: np.ndarray
 
 
-def _newton(system, x0, kind, alpha_index, tol=1e-13, max_iter=40, floor=1e-7):
+def _newton(
+    system, x0, kind, alpha_index, tol=1e-13, max_iter=40, floor=1e-7, samples=16
+):
     """Solve ``system(x) -> (residual, jacobian)`` by Newton's method.
 
     Converged when a relative step is below ``tol``. Rounding in an
     ill-conditioned system can keep the steps above ``tol``. After
     ``max_iter`` steps the iterate is therefore accepted if the last three
     steps were all below ``floor``, and ``alpha_error`` then reports their size.
+    ``samples`` is passed to :func:`_rounding_error`.
     """
     x = np.array(x0, dtype=float)
     history = []
@@ -92,7 +95,7 @@ def _newton(system, x0, kind, alpha_index, tol=1e-13, max_iter=40, floor=1e-7):
             iteration == max_iter and max(h for h, _ in history[-3:]) <= floor
         ):
             r, J = system(x)
-            alpha_error = _rounding_error(system, x, r, J, alpha_index)
+            alpha_error = _rounding_error(system, x, r, J, alpha_index, samples)
             if size > tol:
                 alpha_error = max(alpha_error, max(a for _, a in history[-3:]))
             return x, alpha_error, float(np.max(np.abs(r))), iteration

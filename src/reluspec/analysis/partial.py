@@ -686,7 +686,12 @@ def follow_partial_branch(
     alpha_star = bifurcation.alpha
     p_star = problem.site_symmetric(bifurcation.R, bifurcation.S, bifurcation.C)
     direction = _null_direction(problem, p_star, alpha_star)
-    base = options or ContinuationOptions(ds=0.01, ds_max=0.05, newton_tol=1e-9)
+    # The tangent, whose parameter component is the fold test, is only as
+    # accurate as the states (newton_tol), so a fold is located to 10 times
+    # that tolerance.
+    base = options or ContinuationOptions(
+        ds=0.01, ds_max=0.05, newton_tol=1e-9, locate_tol=1e-8
+    )
     settings = ContinuationOptions(
         **{
             **{k: getattr(base, k) for k in base.__dataclass_fields__},

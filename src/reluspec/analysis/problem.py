@@ -19,6 +19,7 @@ branch therefore leaves the unspecialised one exactly where
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import numbers
@@ -279,6 +280,13 @@ class SpecializationProblem:
             stability_matrix=stability_matrix,
             parameter_scale="log",
             name=f"{self.activation.name} K={self.K}",
+            stepper=(
+                None
+                if self._kind is None
+                else functools.partial(
+                    _kernels.symmetric_palc, self._kind, float(self.K), scale.copy()
+                )
+            ),
         )
 
     # -- single states ---------------------------------------------------------------
@@ -379,6 +387,7 @@ class SpecializationProblem:
     def local_minimum(self, u0, alpha: float, tol: float = 1e-12, max_iter: int = 500):
         """Return a local minimum of F reached from ``u0`` by a damped Newton
         method whose Hessian is made positive definite (absolute eigenvalues).
+        At a saddle it steps along the direction of negative curvature.
 
         F is infinite on the boundary of the domain, so the line search keeps
         every iterate inside. Raises :class:`StationaryPointError` when the
@@ -387,16 +396,30 @@ class SpecializationProblem:
         u = np.array(u0, dtype=float)
         if not self.is_valid(u):
             raise StationaryPointError(f"start {u.tolist()} is outside the domain")
+        status = 2
+        if self._kind is not None:
+            status = _kernels.symmetric_local_minimum(
+                self._kind, float(self.K), float(alpha), u, tol, max_iter
+            )
+            if status == 0:
+                return u
         F0 = self.free_energy(u, alpha)
-        for _ in range(max_iter):
+        for _ in range(max_iter if status == 2 else 0):
             g = self.gradient(u, alpha)
             H = self.hessian(u, alpha)
             w, V = np.linalg.eigh(H)
-            if np.max(np.abs(g)) <= tol * max(1.0, abs(F0)) and w[0] > 0:
-                return u
-            w = np.maximum(np.abs(w), 1e-10 * max(1.0, np.max(np.abs(w))))
-            step = -V @ ((V.T @ g) / w)
-            slope = float(g @ step)
+            if np.max(np.abs(g)) <= tol * max(1.0, abs(F0)):
+                if w[0] > 0:
+                    return u
+                # A saddle: step along the direction of negative curvature.
+                step = 1e-3 * max(1.0, np.max(np.abs(u))) * V[:, 0]
+                if g @ step > 0:
+                    step = -step
+                slope = 0.0
+            else:
+                w = np.maximum(np.abs(w), 1e-10 * max(1.0, np.max(np.abs(w))))
+                step = -V @ ((V.T @ g) / w)
+                slope = float(g @ step)
             t = 1.0
             while t > 1e-14:
                 trial = u + t * step

@@ -364,8 +364,10 @@ def _fixed_d_state(problem, u_bp, alpha_bp, d):
         return problem.gradient(u, y[2]), J
 
     try:
+        # The error only has to show whether alpha is resolved, so that a
+        # few rounding samples suffice.
         y, alpha_error, _, _ = newton_system(
-            system, [m, C, alpha_bp], "crossing branch start", 2
+            system, [m, C, alpha_bp], "crossing branch start", 2, samples=4
         )
     except LocationError as error:
         raise StationaryPointError(

@@ -60,6 +60,14 @@ class ContinuationProblem:
         ``tangent`` argument of :func:`continuation` refer to ``(u, q)``.
     name : str, default ""
         Label copied to every :class:`Branch`.
+    stepper : callable, optional
+        A compiled implementation of the stepping loop for this residual,
+        with the interface of ``reluspec._kernels.symmetric_palc``
+        (``stepper(points, count, ds, settings, report) -> status``). It
+        must take the decisions of the Python loop with the same formulas;
+        :func:`continuation` then runs it and locates the special points
+        between the points it returns. Library problems set it; leave it
+        None otherwise.
 
     Raises
     ------
@@ -77,13 +85,14 @@ class ContinuationProblem:
     stability_matrix: Callable | None = None
     parameter_scale: str = "linear"
     name: str = ""
+    stepper: Callable | None = None
 
     def __post_init__(self):
         if not callable(self.residual):
             raise ValueError(
                 f"residual={self.residual!r} is invalid: it must be callable"
             )
-        for field in ("jacobian", "parameter_derivative", "stability_matrix"):
+        for field in ("jacobian", "parameter_derivative", "stability_matrix", "stepper"):
             value = getattr(self, field)
             if value is not None and not callable(value):
                 raise ValueError(

@@ -11,7 +11,7 @@ from ._newton import _newton
 from ._point import PointData, null_space_tangent
 from .branch import Branch
 from .errors import ContinuationError
-from .events import Segment, detect_events
+from .events import Segment, _changes_sign, detect_events
 from .options import PALC, ContinuationOptions
 from .problem import ContinuationProblem, _System
 
@@ -311,13 +311,7 @@ class _Tracer:
             return False
         if start.tangent @ new.tangent <= 0:
             return False
-        segment = Segment(self.system, current, new, predictor, 0, self.options)
-        try:
-            on_branch = segment.point(s0)
-        except _STEP_ERRORS:
-            return False
-        scale = max(1.0, float(np.linalg.norm(start.z)))
-        return bool(np.linalg.norm(on_branch.z - start.z) <= 1e-6 * scale)
+        return _reaches_start(self.system, self.options, start, current, new, predictor)
 
     def next_step(self, ds: float, iterations: int, cos_angle: float) -> float:
         """Adapt ds after an accepted step."""
@@ -449,6 +443,16 @@ def trace(
     skip_first_events: bool = False,
 ) -> Branch:
     """Run the continuation loop from a corrected start with a known tangent."""
+    if system.problem.stepper is not None:
+        return _compiled_trace(
+            system,
+            start,
+            start_iterations,
+            algorithm,
+            options,
+            bounds,
+            skip_first_events,
+        )
     tracer = _Tracer(system, start, start_iterations, algorithm, options, bounds)
     name = system.problem.name
     if options.verbosity >= 1:
@@ -479,4 +483,205 @@ def trace(
         name=name,
         parameter_scale=system.problem.parameter_scale,
         n_rejected=tracer.n_rejected,
+    )
+
+
+# Columns of a row of the points array of a compiled stepper
+# (reluspec._kernels.symmetric_palc).
+_Z, _TANGENT, _PREDICTOR, _EIGEN = slice(0, 4), slice(4, 8), slice(8, 12), slice(12, 15)
+_ITERATIONS, _STEP, _UNSTABLE, _DET_SIGN, _ALPHA = 15, 16, 17, 18, 19
+_PALC_STATUS = {
+    0: "max_steps",
+    1: "parameter_bound",
+    2: "parameter_bound",
+    3: "newton_failed",
+    4: "suspected_branch_jump",
+    5: "max_rejections",
+}
+_LOOP_CANDIDATE = 6
+
+
+def _compiled_trace(
+    system, start, start_iterations, algorithm, options, bounds, skip_first_events
+) -> Branch:
+    """Run the stepping loop of :class:`_Tracer` in the problem's compiled
+    stepper, then locate the special points between the accepted points.
+
+    The stepper returns, for every accepted point, its tangent, the
+    predictor that reached it, the eigenvalues of the stability matrix and
+    the sign of the bordered determinant. :func:`detect_events` searches a
+    step for events, as in the Python loop, only where one of its tests
+    changes sign or an end is close to singular, because elsewhere it would
+    find none.
+    """
+    from .. import _kernels
+
+    n = system.n
+    q_min, q_max = bounds
+    points = np.empty((options.max_steps + 1, _kernels.PALC_ROW))
+    points[0, _Z] = start.z
+    points[0, _TANGENT] = start.tangent
+    points[0, _PREDICTOR] = start.tangent
+    points[0, _EIGEN] = np.real(start.stability_eigenvalues)
+    points[0, _ITERATIONS] = start_iterations
+    points[0, _STEP] = 0.0
+    points[0, _UNSTABLE] = start.n_unstable
+    points[0, _DET_SIGN] = start.det_sign
+    points[0, _ALPHA] = start.p
+    settings = np.array(
+        [
+            options.ds_min,
+            options.ds_max,
+            q_min,
+            q_max,
+            options.max_steps,
+            options.newton_tol,
+            options.newton_max_iter,
+            options.max_rejections,
+            options.angle_max,
+            algorithm.step_growth,
+            algorithm.step_shrink,
+            algorithm.target_newton_iterations,
+            1.0 if algorithm.tangent == "secant" else 0.0,
+        ]
+    )
+    report = np.empty(4)
+    count, ds, n_rejected = 1, options.ds, 0
+    cache = {0: start}
+
+    def point_at(i):
+        if i not in cache:
+            cache[i] = PointData(
+                system,
+                points[i, _Z].copy(),
+                points[i, _PREDICTOR].copy(),
+                tangent=points[i, _TANGENT].copy(),
+            )
+        return cache[i]
+
+    while True:
+        code = system.problem.stepper(points, count, ds, settings, report)
+        count, ds = int(report[0]), float(report[1])
+        n_rejected += int(report[2])
+        if code != _LOOP_CANDIDATE:
+            break
+        if _closes_loop(system, options, point_at, points, count):
+            status, message = (
+                "completed",
+                "the branch returned to its start point: it is a closed curve",
+            )
+            break
+        if count - 1 >= options.max_steps:
+            code = 0
+            break
+    if code != _LOOP_CANDIDATE:
+        status = _PALC_STATUS[code]
+        message = _compiled_message(code, options, points[count - 1], report[3])
+
+    special = []
+    for i in range(count - 1):
+        if skip_first_events and i == 0:
+            continue
+        if not options.detects_events:
+            continue
+        if not _step_may_hold_event(points[i], points[i + 1]):
+            continue
+        segment = Segment(
+            system,
+            point_at(i),
+            point_at(i + 1),
+            points[i + 1, _PREDICTOR].copy(),
+            i,
+            options,
+        )
+        special.extend(detect_events(segment))
+
+    rows = points[:count]
+    branch = Branch(
+        u=rows[:, _Z][:, :n].copy(),
+        p=rows[:, _ALPHA].copy(),
+        tangents=rows[:, _TANGENT].copy(),
+        ds=rows[:, _STEP].copy(),
+        n_unstable=rows[:, _UNSTABLE].astype(int),
+        eigenvalues=rows[:, _EIGEN].copy(),
+        newton_iterations=rows[:, _ITERATIONS].astype(int),
+        special_points=tuple(special),
+        status=status,
+        message=message,
+        name=system.problem.name,
+        parameter_scale=system.problem.parameter_scale,
+        n_rejected=n_rejected,
+    )
+    if options.verbosity >= 1:
+        logger.info(
+            "branch %r: %s after %d points (%s)", branch.name, status, count, message
+        )
+    return branch
+
+
+def _step_may_hold_event(a, b) -> bool:
+    """Return True unless every test of :func:`detect_events` keeps its sign
+    on the step from row ``a`` to row ``b`` with room to spare."""
+    if _changes_sign(a[_TANGENT][-1], b[_TANGENT][-1]):
+        return True
+    if a[_DET_SIGN] != b[_DET_SIGN] or a[_UNSTABLE] != b[_UNSTABLE]:
+        return True
+    for row in (a, b):
+        eigenvalues = np.abs(row[_EIGEN])
+        if np.min(eigenvalues) <= 1e-8 * np.max(eigenvalues):
+            return True
+        if abs(row[_TANGENT][-1]) <= 1e-10:
+            return True
+    return False
+
+
+def _reaches_start(system, options, start, current, new, predictor) -> bool:
+    """Return True if the branch between ``current`` and ``new`` passes
+    through the start point: the corrected point at the start's arclength
+    lies within 1e-6 of it."""
+    s0 = float(predictor @ (start.z - current.z))
+    segment = Segment(system, current, new, predictor, 0, options)
+    try:
+        on_branch = segment.point(s0)
+    except _STEP_ERRORS:
+        return False
+    scale = max(1.0, float(np.linalg.norm(start.z)))
+    return bool(np.linalg.norm(on_branch.z - start.z) <= 1e-6 * scale)
+
+
+def _closes_loop(system, options, point_at, points, count) -> bool:
+    """Run the correction step of :meth:`_Tracer.closes_loop` for the last
+    accepted point, whose geometric conditions the stepper has checked."""
+    start, current, new = point_at(0), point_at(count - 2), point_at(count - 1)
+    predictor = points[count - 1, _PREDICTOR].copy()
+    return _reaches_start(system, options, start, current, new, predictor)
+
+
+def _compiled_message(code, options, last, alpha) -> str:
+    p = float(last[_ALPHA])
+    if code == 0:
+        return f"reached max_steps={options.max_steps}"
+    if code == 1:
+        return f"reached the parameter bound p={p:.10g}"
+    if code == 2:
+        return (
+            f"reached the parameter bound p={alpha:.10g}; the point on the bound "
+            "could not be corrected, so the branch ends at the last point inside"
+        )
+    if code == 5:
+        return (
+            f"{options.max_rejections + 1} consecutive steps from p={alpha:.10g} "
+            f"were rejected (max_rejections={options.max_rejections})"
+        )
+    reason = (
+        "the tangent turned by more than angle_max; the corrector has probably "
+        "converged to a crossing branch, so the point was not accepted and a "
+        "branch point is likely nearby"
+        if code == 4
+        else "the corrector did not converge; check the residual near this point, "
+        "or lower ds_min or raise newton_tol"
+    )
+    return (
+        f"the step from p={alpha:.10g} failed at the minimum step "
+        f"ds_min={options.ds_min:.1e}: {reason}"
     )
