@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -19,6 +21,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -35,6 +38,8 @@ from reluspec.analysis import (
     SpecializationResult,
     StationaryPointError,
 )
+from reluspec.analysis.solve import MAX_PRECISION
+from reluspec.analysis.solve import solve as real_solve
 from reluspec.continuation import ContinuationError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -231,7 +236,9 @@ def test_parse_alpha_range_invalid(text):
             "does not exist",
         ),
         (["curve", "--K", "3", "--json", "."], "not a directory"),
-        (["curve", "--K", "3", "--precision", "8"], ">= 16"),
+        (["curve", "--K", "3", "--precision", "8"], "from 16 to 1000"),
+        (["curve", "--K", "3", "--precision", "100000"], "from 16 to 1000"),
+        (["curve", "--K", "3", "--precision", "thirty"], "from 16 to 1000"),
         (["curve", "--K", "3", "--grid", "1"], ">= 2"),
         (["curve", "--K", "3", "-v", "-q"], "not allowed with"),
         (["solve"], "invalid choice"),
@@ -259,6 +266,25 @@ def test_help_exits_zero(capsys):
     assert "curve" in capsys.readouterr().out
     assert cli.main(["diagram", "--help"]) == 0
     assert "LO-HI" in capsys.readouterr().out
+
+
+def test_precision_range_matches_solve(fake_solve, capsys):
+    """The command accepts exactly the precisions that solve accepts, and
+    its help states that range."""
+    for digits in (16, MAX_PRECISION):
+        assert cli.main(["curve", "--K", "3", "--precision", str(digits)]) == 0
+        assert fake_solve[-1]["precision"] == digits
+    calls = len(fake_solve)
+    for digits in (15, MAX_PRECISION + 1):
+        assert cli.main(["curve", "--K", "3", "--precision", str(digits)]) == 2
+        problem = reluspec.SpecializationProblem("relu", 2)
+        with pytest.raises(ValueError, match=f"from 16 to {MAX_PRECISION}"):
+            real_solve(problem, alpha=(1.0, 2.0), precision=digits)
+    assert len(fake_solve) == calls
+    capsys.readouterr()
+    assert cli.main(["curve", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"DIGITS decimal digits, from 16 to {MAX_PRECISION}" in help_text
 
 
 # -- numerical failures ----------------------------------------------------------------
@@ -452,20 +478,40 @@ def test_plot_rejects_order_parameters_of_diagram(tmp_path, capsys):
 
 
 # -- the module and an end-to-end run --------------------------------------------------
-def test_python_dash_m_runs_main():
+def _run_module(module, *arguments):
     # The child process imports the same reluspec as this one.
     source = str(Path(reluspec.__file__).resolve().parents[1])
     path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
-    completed = subprocess.run(
-        [sys.executable, "-m", "reluspec", "curve", "--K", "1"],
+    return subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-m", module, *arguments],
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, "PYTHONPATH": path},
     )
+
+
+@pytest.mark.parametrize("module", ["reluspec", "reluspec.cli"])
+def test_python_dash_m_runs_main(module):
+    completed = _run_module(module, "curve", "--K", "1")
     assert completed.returncode == 2
     assert "K >= 2" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize("module", ["reluspec", "reluspec.cli"])
+def test_python_dash_m_runs_commands(module, tmp_path):
+    """Both module entry points print the help and run a command to its
+    end, each with exit code 0."""
+    completed = _run_module(module, "--help")
+    assert completed.returncode == 0
+    assert completed.stdout.startswith("usage: reluspec ")
+    source, figure = tmp_path / "diagram.json", tmp_path / "diagram.png"
+    first_order_diagram().to_json(source)
+    completed = _run_module(module, "plot", str(source), "--plot", str(figure))
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == f"wrote figure {figure}\n"
+    _assert_png(figure)
 
 
 def test_curve_end_to_end(tmp_path, capsys):
@@ -627,3 +673,151 @@ def test_unwritable_existing_file_is_usage_error(tmp_path, monkeypatch):
     ):
         cli._output_path("CSV")(str(path))
     assert path.read_text() == "kept"
+
+
+# -- refined critical points -----------------------------------------------------------
+def _refined_result():
+    """Return the hand-made result with its first-order point refined the
+    way solve stores it: 30 digits, and the error of those digits passed as
+    alpha_error."""
+    result = first_order_result()
+    points = list(result.critical_points)
+    index = [p.kind for p in points].index("first_order")
+    # 20 and 20 + 2e-29 round to the same double, so the digits differ
+    # from the double alpha by less than its rounding.
+    digits = "20.0000000000000000000000000002"
+    points[index] = dataclasses.replace(
+        points[index], alpha_high_precision=digits, alpha_error=3e-29
+    )
+    return dataclasses.replace(result, critical_points=points), points[index]
+
+
+def test_refined_point_separates_errors():
+    result, point = _refined_result()
+    assert point.alpha == 20.0
+    assert point.alpha_error == 0.5 * math.ulp(20.0)
+    assert point.alpha_high_precision_error == 3e-29
+    unrefined = [p for p in result.critical_points if not p.alpha_high_precision]
+    assert [p.alpha_high_precision_error for p in unrefined] == [None, None]
+    assert [p.alpha_error for p in unrefined] == [1e-13, 1e-12]
+
+
+def test_curve_shows_error_of_each_value(monkeypatch, tmp_path, capsys):
+    """The summary and the points CSV give the double alpha with its own
+    error and the refined digits with theirs."""
+    result, point = _refined_result()
+    monkeypatch.setattr(reluspec.analysis, "solve", lambda *args, **kwargs: result)
+    path = tmp_path / "points.csv"
+    argv = ["curve", "--K", "3", "--precision", "30", "--points-csv", str(path)]
+    assert cli.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # The table line of the point, not the line of its refined digits.
+    (table_line,) = [
+        line for line in lines if line.split()[:2] == ["first_order", "20"]
+    ]
+    assert table_line.split()[2] == "1.8e-15"
+    assert "  refined in mpmath (the error is that of these digits):" in lines
+    assert f"  first_order        alpha = {point.alpha_high_precision} +- 3.0e-29" in (
+        lines
+    )
+    rows = list(csv.DictReader(path.open()))
+    (row,) = [row for row in rows if row["kind"] == "first_order"]
+    assert float(row["alpha"]) == 20.0
+    assert float(row["alpha_error"]) == 0.5 * math.ulp(20.0)
+    assert row["alpha_high_precision"] == point.alpha_high_precision
+    assert float(row["alpha_high_precision_error"]) == 3e-29
+    others = [row for row in rows if row["kind"] != "first_order"]
+    assert {row["alpha_high_precision_error"] for row in others} == {""}
+
+
+def test_refined_point_json_round_trip(tmp_path):
+    result, point = _refined_result()
+    path = tmp_path / "refined.json"
+    result.to_json(path)
+    again = SpecializationResult.from_json(path)
+    assert again.critical_points == result.critical_points
+    stored = json.loads(path.read_text())["critical_points"]
+    assert [p["alpha_high_precision_error"] for p in stored] == [None, 3e-29, None]
+
+
+def test_json_without_refined_error_field(tmp_path, capsys):
+    """A JSON file without alpha_high_precision_error, whose alpha_error of a
+    refined point is the error of the digits, reads back with the two
+    errors separated and plots."""
+    result, _ = _refined_result()
+    data = result.to_dict()
+    for stored in data["critical_points"]:
+        if stored.pop("alpha_high_precision_error") is not None:
+            stored["alpha_error"] = 3e-29
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    again = SpecializationResult.from_json(path)
+    assert again.critical_points == result.critical_points
+    figure = tmp_path / "old.png"
+    assert cli.main(["plot", str(path), "--plot", str(figure)]) == 0
+    _assert_png(figure)
+    capsys.readouterr()
+
+
+def test_curve_refined_errors_bound_digits(tmp_path, capsys):
+    """Solve erf with K = 3 at 30 digits: each double alpha lies within its
+    alpha_error of the refined digits, and the digits carry an error below
+    1e-25 relative."""
+    path = tmp_path / "points.csv"
+    argv = ["curve", "--activation", "erf", "--K", "3", "--alpha", "20:60"]
+    argv += ["--grid", "40", "--precision", "30", "--points-csv", str(path), "-q"]
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    rows = [r for r in csv.DictReader(path.open()) if r["alpha_high_precision"]]
+    assert sorted(r["kind"] for r in rows) == ["branch_point", "first_order", "fold"]
+    for row in rows:
+        alpha = float(row["alpha"])
+        with mpmath.workdps(40):
+            digits = mpmath.mpf(row["alpha_high_precision"])
+            assert abs(digits - alpha) <= float(row["alpha_error"])
+            assert float(row["alpha_error"]) == 0.5 * math.ulp(alpha)
+        # The refinement reaches at least 25 of its 30 digits.
+        assert float(row["alpha_high_precision_error"]) < 1e-25 * alpha
+
+
+# -- failed solves in diagrams ---------------------------------------------------------
+def _diagram_with_failure():
+    return dataclasses.replace(
+        first_order_diagram(),
+        failures={("erf", 4): "LinAlgError: Singular matrix"},
+    )
+
+
+def test_diagram_prints_failed_solves(monkeypatch, tmp_path, capsys, caplog):
+    diagram = _diagram_with_failure()
+    monkeypatch.setattr(
+        reluspec.analysis, "phase_diagram", lambda *args, **kwargs: diagram
+    )
+    csv_path, json_path = tmp_path / "d.csv", tmp_path / "d.json"
+    argv = ["diagram", "--K", "2-5", "--csv", str(csv_path), "--json", str(json_path)]
+    with caplog.at_level(logging.WARNING):
+        assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "erf            4  solve failed: LinAlgError: Singular matrix" in out
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == [
+        "the CSV has no rows for 1 failed solves: erf K=4 "
+        "(LinAlgError: Singular matrix)"
+    ]
+    loaded = PhaseDiagram.from_json(json_path)
+    assert loaded.failures == diagram.failures
+
+
+def test_plot_warns_about_failed_solves(tmp_path, capsys, caplog):
+    source, figure = tmp_path / "d.json", tmp_path / "d.png"
+    _diagram_with_failure().to_json(source)
+    with caplog.at_level(logging.WARNING):
+        assert cli.main(["plot", str(source), "--plot", str(figure)]) == 0
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == (
+        f"the figure has no points for the failed solves erf K=4, whose errors "
+        f"are in {source}"
+    )
+    _assert_png(figure)
+    capsys.readouterr()

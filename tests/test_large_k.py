@@ -147,6 +147,18 @@ def test_gradient_and_hessian_match_differences(activation, point):
         np.testing.assert_allclose(column, hessian[:, i], atol=1e-7 * scale)
 
 
+def _scaled_gradient(g, mu, eps):
+    """Return the stationarity residual of the scaled equations expected from
+    the finite-K gradient ``g`` in (R, S, C), by the chain rule to
+    (d, m, c): dR = (1 - 1/K) dd + dm/K, dS = -dd/K + dm/K, dC = dc/(K - 1)."""
+    K = 1 / eps
+    F_d = g[0] * (1 - eps) - g[1] * eps
+    F_m = (g[0] + g[1]) * eps
+    F_c = g[2] / (K - 1)
+    m = 1 - eps * mu
+    return np.array([F_d / (K - 1), -(F_m + 2 * m * F_c), 2 * eps * F_c])
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS, ids=lambda a: a.name)
 @settings(max_examples=15)
 @given(point=points)
@@ -157,16 +169,54 @@ def test_stationarity_is_weighted_finite_K_gradient(activation, point):
     K = 1.0 / eps
     R, S, C = lk.scaled_to_order_parameters(d, mu, b, eps)
     g = symmetric_free_energy_gradient(activation, R, S, C, alpha, K)
-    # Chain rule to (d, m, c): dR = (1 - 1/K) dd + dm/K, dS = -dd/K + dm/K,
-    # dC = dc/(K - 1).
-    F_d = g[0] * (1 - eps) - g[1] * eps
-    F_m = (g[0] + g[1]) * eps
-    F_c = g[2] / (K - 1)
-    m = 1 - eps * mu
-    expected = np.array([F_d / (K - 1), -(F_m + 2 * m * F_c), 2 * eps * F_c])
+    expected = _scaled_gradient(g, mu, eps)
     G = lk.scaled_stationarity(activation, d, mu, b, alpha, eps)
     # The finite-K gradient carries rounding of order K times its terms.
     np.testing.assert_allclose(G, expected, atol=1e-12 * K * (1 + alpha))
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=lambda a: a.name)
+@settings(max_examples=20)
+@given(
+    eps=st.floats(0.05, 0.5),
+    b=st.floats(0.05, 0.9),
+    excess=st.floats(0.05, 0.9),
+    fraction=st.floats(0.1, 0.9),
+    alpha=st.floats(1.0, 1e4),
+)
+def test_points_with_d_below_minus_one(activation, eps, b, excess, fraction, alpha):
+    # With C < 0 the domain 1 - C - d^2 > 0 contains |d| > 1 (ReLU's R < S
+    # state at large alpha and finite K lies there). mu solves
+    # gamma = b - 2 mu + eps mu^2 = -excess on the root that tends to
+    # (b + excess)/2 (real because eps (b + excess) < 1), and
+    # d^2 = 1 - fraction C.
+    mu = (1 - math.sqrt(1 - eps * (b + excess))) / eps
+    gamma = b - 2 * mu + eps * mu * mu
+    C = eps * eps * gamma / (1 - eps)
+    d = -math.sqrt(1 - fraction * C)
+    assert d < -1
+
+    K = 1 / eps
+    R, S, C_point = lk.scaled_to_order_parameters(d, mu, b, eps)
+    assert C_point == pytest.approx(C, rel=1e-12)
+    f = lk.scaled_free_energy(activation, d, mu, b, alpha, eps)
+    reference = symmetric_free_energy(activation, R, S, C_point, alpha, K) / K
+    reference += 0.5 * eps * math.log(eps)
+    # Tolerance as in test_free_energy_matches_finite_K, plus the rounding of
+    # A = 1 - C - d^2 = (1 - fraction) |C|, a few ulp of 1, in ln A.
+    A = (1 - fraction) * abs(C)
+    assert f == pytest.approx(reference, abs=1e-13 * (1 + alpha + abs(f)) + 1e-15 / A)
+    error = lk.scaled_generalization_error(activation, d, mu, b, eps)
+    assert error == pytest.approx(
+        symmetric_generalization_error(activation, R, S, C_point, K), abs=1e-15
+    )
+
+    g = symmetric_free_energy_gradient(activation, R, S, C_point, alpha, K)
+    expected = _scaled_gradient(g, mu, eps)
+    G = lk.scaled_stationarity(activation, d, mu, b, alpha, eps)
+    # The entropy terms are of order 1/A.
+    scale = 1 + alpha + 1 / A
+    np.testing.assert_allclose(G, expected, atol=1e-12 * K * scale)
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS, ids=lambda a: a.name)
@@ -428,7 +478,8 @@ def test_coordinates_round_trip(point):
     [
         ((0.1, 0.0, 0.5, 5.0, 0.6), "eps"),
         ((0.1, 0.0, 0.5, 5.0, -0.1), "eps"),
-        ((1.0, 0.0, 0.5, 5.0, 0.1), "d = R - S"),
+        ((2.0, 0.0, 0.5, 5.0, 0.1), "d = R - S"),
+        ((1.0, 0.0, 0.5, 5.0, 0.1), "positive"),
         ((0.1, 0.0, -0.5, 5.0, 0.1), "b ="),
         ((0.1, 0.0, 0.5, -1.0, 0.1), "alpha"),
         ((0.1, math.nan, 0.5, 5.0, 0.1), "mu"),

@@ -7,11 +7,15 @@ f_0, and the leading corrections from the normal form near the branch point
 (derived in docs/large_k.md).
 """
 
+import logging
 import math
+import warnings
 
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reluspec import cli
 from reluspec.analysis import SpecializationProblem, phase_diagram, solve
@@ -134,6 +138,154 @@ def test_finite_K_errors_converge_at_predicted_rate(name, alpha):
             assert abs(remainder) <= 2 * abs(remainders[0]) * (100 / K) ** 2, (
                 state.branch
             )
+
+
+def solve_endpoint(name, K, alpha):
+    """Return ``branch name -> (R, S, C, eps_g)`` of every state at ``alpha``
+    from :func:`solve` over ``(alpha / 2, alpha)``, read at its upper end."""
+    result = solve(SpecializationProblem(name, K), alpha=(alpha / 2, alpha))
+    states = {}
+    for branch in result.branches:
+        i = int(np.argmin(np.abs(branch.alpha - alpha)))
+        assert branch.alpha[i] == pytest.approx(alpha, rel=1e-12)
+        states[branch.name] = (
+            branch.R[i],
+            branch.S[i],
+            branch.C[i],
+            branch.generalization_error[i],
+        )
+    return states
+
+
+@pytest.mark.parametrize(("alpha", "Ks"), [(3000.0, [10]), (1e4, [10, 20, 100])])
+def test_relu_large_alpha_table_matches_solve(alpha, Ks):
+    # At K = 10 and these alpha the R<S state has C < 0 and R - S < -1
+    # (inside the domain 1 - C - (R - S)^2 > 0), which the continuation in
+    # 1/K must follow.
+    table = L.convergence_table("relu", alpha=alpha, Ks=Ks)
+    assert table.omitted == ()
+    values = {(row.quantity, row.K): row.value for row in table.rows}
+    for K in Ks[:2]:
+        reference = solve_endpoint("relu", K, alpha)
+        assert set(reference) == {"unspecialized", "specialized R>S", "specialized R<S"}
+        for branch, (_, _, _, error) in reference.items():
+            # solve's states are stationary to rounding in double precision.
+            # Errors of 1e-16 in (R, S, C) times the Hessian spread (about
+            # K alpha) stay below 1e-12 in eps_g.
+            assert float(values[(f"eps_g {branch}", K)]) == pytest.approx(
+                error, abs=1e-12
+            ), (branch, K)
+    followed = L.follow_states("relu", alpha, [10])["specialized R<S"][0]
+    R, S, C, _ = solve_endpoint("relu", 10, alpha)["specialized R<S"]
+    np.testing.assert_allclose(followed.order_parameters, (R, S, C), atol=1e-12)
+    assert followed.d < -1.0
+    assert C < 0.0
+
+
+def test_cli_limit_large_alpha_prints_table(capsys):
+    code = cli.main(["limit", "--alpha", "1e4", "--K", "10,100"])
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = out.splitlines()
+    for K in (10, 100):
+        assert any(
+            line.startswith("eps_g specialized R<S") and line.split()[3] == str(K)
+            for line in lines
+        ), K
+    assert "left out" not in out
+
+
+def test_relu_states_near_two_pi_left_out(caplog):
+    # At alpha = 2 pi + 0.001 the R>S fold at K = 10 lies above alpha
+    # (alpha_s(10) - 2 pi = 0.0039, checked below from the traced curve), so
+    # neither specialised state of K = infinity reaches K = 10.
+    alpha = 2 * PI + 0.001
+    fold = L.trace_critical_curve("relu", "fold", eps_max=0.1).solve_at(10)
+    assert fold.alpha > alpha
+    with pytest.raises(L.LimitError, match=r"specialized R>S at alpha = 6\.28"):
+        L.follow_states("relu", alpha, [10, 100])
+
+    with caplog.at_level(logging.WARNING, logger="reluspec.analysis.limit"):
+        table = L.convergence_table("relu", alpha=alpha, Ks=[10, 100])
+    omitted = {(quantity, K) for quantity, K, _ in table.omitted}
+    assert omitted == {
+        ("eps_g specialized R>S", 10),
+        ("eps_g specialized R<S", 10),
+    }
+    for _, _, reason in table.omitted:
+        assert "alpha = 6.28" in reason
+        assert "to eps = 0.1 (K = 10)" in reason
+
+    present = {(row.quantity, row.K) for row in table.rows}
+    assert ("eps_g specialized R>S", 100) in present
+    assert ("eps_g specialized R<S", 100) in present
+    assert ("eps_g unspecialized", 10) in present
+    assert ("eps_g R<S - eps_g R>S", 10) not in present
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("eps_g specialized R>S left out at K = 10" in m for m in warned)
+    assert "eps_g specialized R<S at K = 10 left out" in table.table()
+
+    # The row left out does exist at K = 100: solve finds both there.
+    reference = solve_endpoint("relu", 100, alpha)
+    values = {(row.quantity, row.K): row.value for row in table.rows}
+    for branch in ("specialized R>S", "specialized R<S"):
+        assert float(values[(f"eps_g {branch}", 100)]) == pytest.approx(
+            reference[branch][3], abs=1e-12
+        )
+
+
+def test_state_passing_branch_point_is_noted():
+    # Between K = infinity and K = 20 the state that tends to R<S at
+    # alpha = 2 pi + 0.001 passes d = 0: its row is kept with a note.
+    table = L.convergence_table("relu", alpha=2 * PI + 0.001, Ks=[20, 100])
+    assert table.omitted == ()
+    assert len(table.remarks) == 1
+    assert table.remarks[0].startswith("eps_g specialized R<S at K = 20")
+    assert table.remarks[0] in table.table()
+
+
+@pytest.mark.parametrize("name", ["relu", "erf"])
+def test_small_alpha_table_has_no_runtime_warning(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = L.convergence_table(name, alpha=0.1, Ks=[10, 100])
+    for row in table.rows:
+        if not row.quantity.startswith("eps_g"):
+            continue
+        reference = solve(SpecializationProblem(name, row.K), alpha=(0.1, 1.0))
+        branch = reference.branches[0]
+        assert branch.name == "unspecialized"
+        assert branch.alpha[0] == 0.1
+        # solve's state is stationary to rounding; eps_g is of order 0.1.
+        assert float(row.value) == pytest.approx(
+            branch.generalization_error[0], abs=1e-13
+        ), row.K
+    notes = table.notes()
+    assert any("K alpha = 1 at K = 10" in note for note in notes)
+
+
+def test_large_K_alpha_table_has_no_note():
+    table = L.convergence_table("relu", alpha=10.0, Ks=[10, 100])
+    assert table.notes() == []
+    assert "# note" not in table.table()
+
+
+@settings(max_examples=25)
+@given(
+    alpha=st.one_of(st.floats(0.01, 6.2), st.floats(6.4, 1e5)),
+    K=st.sampled_from([3, 10, 100]),
+)
+def test_followed_states_are_stationary_without_warnings(alpha, K):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        followed = L.follow_states("relu", alpha, [K])
+    problem = SpecializationProblem("relu", K)
+    for rows in followed.values():
+        u = np.array(rows[0].order_parameters)
+        # Newton in (R, S, C) from the followed state moves it by rounding
+        # only (at most 2e-15 over 400 random draws of alpha and K).
+        stationary = problem.stationary_point(u, alpha)
+        np.testing.assert_allclose(stationary, u, atol=1e-12)
 
 
 # -- critical curves against fixed-K solves --------------------------------------------

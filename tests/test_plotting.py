@@ -10,6 +10,8 @@ expected count and junction below follows from this construction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -18,6 +20,8 @@ import matplotlib.image
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reluspec.analysis import (
     CriticalPoint,
@@ -31,6 +35,7 @@ from reluspec.analysis import (
 from reluspec.plotting import (
     BRANCH_COLORS,
     MARKERS,
+    plot_critical_curves,
     plot_learning_curve,
     plot_order_parameters,
     plot_phase_diagram,
@@ -704,3 +709,312 @@ def test_phase_diagram_axis_fits_transition_structure():
     texts = [t.get_text() for t in relu_axes.texts]
     assert texts == ["symmetry breaking off the scale at alpha: K = 5 (44.3)"]
     plt.close(fig)
+
+
+# -- tick labels -----------------------------------------------------------------------
+def _visible_tick_labels(axis):
+    """Return ``(location, text, bbox)`` of the labelled major ticks in the view,
+    after a draw, sorted by location."""
+    figure = axis.figure
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    low, high = sorted(axis.get_view_interval())
+    labels = []
+    for tick in axis.get_major_ticks():
+        location = tick.get_loc()
+        text = tick.label1.get_text()
+        if not (low * (1 - 1e-9) <= location <= high * (1 + 1e-9)) or not text:
+            continue
+        labels.append((location, text, tick.label1.get_window_extent(renderer)))
+    return sorted(labels, key=lambda label: label[0])
+
+
+def _assert_labels_apart(labels):
+    for (_, left, left_box), (_, right, right_box) in zip(
+        labels, labels[1:], strict=False
+    ):
+        assert not left_box.overlaps(right_box), (left, right)
+
+
+def _wide_result(alpha_range):
+    result = first_order_result()
+    return SpecializationResult(
+        result.activation,
+        result.K,
+        alpha_range,
+        result.branches,
+        result.critical_points,
+        result.transitions,
+        result.learning_curve,
+    )
+
+
+def test_learning_curve_wide_range_ticks():
+    ax = plot_learning_curve(_wide_result((1e-8, 1e8))).axes[0]
+    labels = _visible_tick_labels(ax.xaxis)
+    _assert_labels_apart(labels)
+    # 16 decades give at most 17 labelled powers of ten, at least every
+    # fourth one on a 10-inch figure, with one stride between them.
+    assert 5 <= len(labels) <= 17
+    exponents = np.log10([location for location, _, _ in labels])
+    np.testing.assert_allclose(exponents, np.round(exponents), atol=1e-12)
+    assert len(set(np.round(np.diff(exponents)).tolist())) == 1
+    assert labels[0][1] == "$10^{-8}$"
+
+
+def test_order_parameters_wide_range_ticks():
+    fig = plot_order_parameters(_wide_result((1e-8, 1e8)))
+    for ax in fig.axes[:3]:
+        labels = _visible_tick_labels(ax.xaxis)
+        _assert_labels_apart(labels)
+        assert 3 <= len(labels) <= 17
+
+
+def test_narrow_range_keeps_plain_labels():
+    ax = plot_learning_curve(first_order_result()).axes[0]
+    texts = [text for _, text, _ in _visible_tick_labels(ax.xaxis)]
+    assert texts == ["0.5", "1", "2", "5", "10", "20", "50"]
+
+
+@settings(max_examples=15)
+@given(
+    low=st.floats(min_value=-8.0, max_value=7.9),
+    decades=st.floats(min_value=0.02, max_value=16.0),
+    width=st.floats(min_value=2.0, max_value=12.0),
+)
+def test_alpha_tick_labels_never_overlap(low, decades, width):
+    high = min(low + decades, 8.0)
+    fig, ax = plt.subplots(figsize=(width, 3.0))
+    try:
+        result = _wide_result((10.0**low, 10.0**high))
+        plot_learning_curve(result, ax=ax, zoom=False)
+        labels = _visible_tick_labels(ax.xaxis)
+        _assert_labels_apart(labels)
+        assert len(labels) >= 1
+        # A label is at least as wide as one digit at 10 pt (6 points).
+        assert len(labels) <= ax.bbox.width * 72.0 / fig.dpi / 6.0
+    finally:
+        plt.close(fig)
+
+
+def _diagram_of(Ks, activation="relu"):
+    rows = [
+        DiagramRow(activation, K, "branch_point", 2 * np.pi * (1 + 1 / K), 1e-12, "")
+        for K in Ks
+    ]
+    return PhaseDiagram(rows, {}, (0.5, 60.0))
+
+
+def test_phase_diagram_single_K_axis():
+    ax = plot_phase_diagram(_diagram_of([4])).axes[0]
+    labels = _visible_tick_labels(ax.xaxis)
+    locations = [location for location, _, _ in labels]
+    assert locations == [3.0, 4.0, 5.0]
+    assert [text for _, text, _ in labels] == ["3", "4", "5"]
+    low, high = ax.get_xlim()
+    # The single K sits in the middle of the log axis, which spans a factor 2.
+    assert np.sqrt(low * high) == pytest.approx(4.0, rel=1e-12)
+    assert high / low == pytest.approx(2.0, rel=1e-12)
+
+
+@settings(max_examples=15)
+@given(
+    Ks=st.lists(st.integers(2, 100_000), min_size=1, max_size=12, unique=True),
+    width=st.floats(min_value=3.0, max_value=12.0),
+)
+def test_K_ticks_are_readable_integers(Ks, width):
+    fig, ax = plt.subplots(figsize=(width, 3.0))
+    try:
+        plot_phase_diagram(_diagram_of(sorted(Ks)), ax=ax)
+        labels = _visible_tick_labels(ax.xaxis)
+        assert len(labels) >= 1
+        for location, text, _ in labels:
+            assert float(location).is_integer()
+            assert text == str(int(location))
+        _assert_labels_apart(labels)
+        low, high = ax.get_xlim()
+        assert low < min(Ks)
+        assert max(Ks) < high
+    finally:
+        plt.close(fig)
+
+
+# -- titles ----------------------------------------------------------------------------
+def _assert_title_centred(ax):
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title = ax.title.get_window_extent(renderer)
+    frame = ax.get_window_extent(renderer)
+    assert ax.get_title()
+    # Half a pixel: the title's centre is placed at the axes centre, and
+    # the text extent is rounded to whole pixels.
+    assert 0.5 * (title.x0 + title.x1) == pytest.approx(
+        0.5 * (frame.x0 + frame.x1), abs=0.5
+    )
+
+
+def test_phase_diagram_title_over_axes():
+    separate = plot_phase_diagram(first_order_diagram())
+    assert separate.get_suptitle() == ""
+    _assert_title_centred(separate.axes[0])
+    combined = plot_phase_diagram(first_order_diagram(), separate=False)
+    _assert_title_centred(combined.axes[0])
+
+
+# -- critical curves against 1/K -------------------------------------------------------
+@dataclass
+class _Curve:
+    """The attributes of a CriticalCurve that plot_critical_curves reads."""
+
+    activation: str
+    kind: str
+    alpha_exponent: int
+    eps: np.ndarray
+    alpha_scaled: np.ndarray
+
+    @property
+    def alpha(self):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.alpha_scaled / self.eps**self.alpha_exponent
+
+    @property
+    def limit(self):
+        return float(self.alpha_scaled[0])
+
+
+EPS = np.linspace(0.0, 0.5, 26)
+# alpha = 2 pi (1 + eps), 61 - 40 eps, 69 - 25 eps and, for the erf branch
+# point, K times 4 pi (1 + eps): the limits are 2 pi, 61, 69 and alpha/K -> 4 pi.
+ERF_BRANCH_SCALED = 4 * np.pi * (1 + EPS)
+
+
+def _curves():
+    return [
+        _Curve("relu", "branch_point", 0, EPS, 2 * np.pi * (1 + EPS)),
+        _Curve("erf", "branch_point", 1, EPS, ERF_BRANCH_SCALED),
+        _Curve("erf", "fold", 0, EPS, 61.0 - 40.0 * EPS),
+        _Curve("erf", "first_order", 0, EPS, 69.0 - 25.0 * EPS),
+    ]
+
+
+def _finite_rows():
+    rows = []
+    for K in (2, 4, 10):
+        rows.append(DiagramRow("erf", K, "fold", 61.0 - 40.0 / K, 1e-12, "f"))
+        branch_point = 4 * np.pi * (K + 1)
+        rows.append(DiagramRow("erf", K, "branch_point", branch_point, 1e-12, "b"))
+    return rows
+
+
+def _legend_texts(ax):
+    return [text.get_text() for text in ax.get_legend().get_texts()]
+
+
+def _line(ax, gid):
+    (line,) = [line for line in ax.lines if line.get_gid() == gid]
+    return line
+
+
+def test_critical_curves_markers():
+    diagram = PhaseDiagram(_finite_rows(), {}, (0.5, 100.0))
+    fig = plot_critical_curves(_curves(), diagram, alpha_max=100.0)
+    relu_axes, erf_axes = fig.axes
+    assert relu_axes.get_title() == "relu"
+    assert erf_axes.get_title() == "erf"
+    finite = _line(erf_axes, "finite:erf:fold")
+    order = np.argsort(finite.get_xdata())
+    np.testing.assert_allclose(finite.get_xdata()[order], [0.1, 0.25, 0.5])
+    np.testing.assert_allclose(finite.get_ydata()[order], [57.0, 51.0, 41.0])
+    assert finite.get_markerfacecolor() != "none"
+    fold = _line(erf_axes, "limit:erf:fold")
+    assert fold.get_xdata().tolist() == [0.0]
+    assert fold.get_ydata().tolist() == [61.0]
+    assert fold.get_markerfacecolor() == "none"
+    limit = _line(relu_axes, "limit:relu:branch_point")
+    assert limit.get_ydata().tolist() == [2 * np.pi]
+    # The erf branch point grows like K: no marker at 1/K = 0, and the
+    # points above alpha_max (K = 10 at alpha = 138) are cut.
+    gids = [line.get_gid() for line in erf_axes.lines]
+    assert "limit:erf:branch_point" not in gids
+    branch = _line(erf_axes, "finite:erf:branch_point")
+    np.testing.assert_allclose(sorted(branch.get_xdata()), [0.25, 0.5])
+    curve = _line(erf_axes, "curve:erf:branch_point")
+    assert np.max(curve.get_ydata()) <= 100.0
+
+
+def test_critical_curves_legend_explains_markers():
+    diagram = PhaseDiagram(_finite_rows(), {}, (0.5, 100.0))
+    fig = plot_critical_curves(_curves(), diagram, alpha_max=100.0)
+    _, erf_axes = fig.axes
+    texts = _legend_texts(erf_axes)
+    assert "filled: solved at finite K" in texts
+    assert "hollow: $K \\to \\infty$ limit (at $1/K = 0$)" in texts
+    note = f"branch point: $\\alpha/K \\to {4 * np.pi:.6g}$ as $K \\to \\infty$"
+    assert note in texts
+    assert "12.5664" in note
+
+
+def test_critical_curves_notes_cover_no_data():
+    fig = plot_critical_curves(_curves(), alpha_max=100.0)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        assert len(ax.texts) == 0
+        legend = ax.get_legend().get_window_extent(renderer)
+        frame = ax.get_window_extent(renderer)
+        assert legend.x0 >= frame.x1
+
+
+def test_critical_curves_limit_above_axis():
+    fig = plot_critical_curves(_curves()[2:], alpha_max=65.0)
+    (ax,) = fig.axes
+    assert _line(ax, "limit:erf:fold").get_ydata().tolist() == [61.0]
+    assert not any(line.get_gid() == "limit:erf:first_order" for line in ax.lines)
+    texts = _legend_texts(ax)
+    note = (
+        "first-order point (equal F) at $K = \\infty$: $\\alpha$ = 69, "
+        "above the axis"
+    )
+    assert note in texts
+
+
+def test_critical_curves_from_limit_rows(tmp_path):
+    from reluspec.analysis.diagram import limit_rows
+
+    rows = limit_rows("erf") + _finite_rows()
+    path = tmp_path / "limit.png"
+    fig = plot_critical_curves([], PhaseDiagram(rows, {}, (0.5, 100.0)), path=path)
+    (ax,) = fig.axes
+    # The fold and the equal-F point of erf have finite K = infinity rows,
+    # drawn at 1/K = 0. The branch point has alpha = inf and gets a note.
+    at_infinity = {r.kind: r.alpha for r in rows if r.K == float("inf")}
+    for kind in ("fold", "first_order"):
+        line = _line(ax, f"limit:erf:{kind}")
+        assert line.get_xdata().tolist() == [0.0]
+        assert line.get_ydata().tolist() == [at_infinity[kind]]
+    assert at_infinity["branch_point"] == float("inf")
+    texts = _legend_texts(ax)
+    assert "branch point: $\\alpha \\to \\infty$ as $K \\to \\infty$" in texts
+    assert "filled: solved at finite K" in texts
+    _assert_png(path)
+
+
+def test_critical_curves_on_shared_axes():
+    fig, ax = plt.subplots()
+    assert plot_critical_curves(_curves(), ax=ax) is fig
+    assert _line(ax, "curve:relu:branch_point").get_linestyle() == "-"
+    assert _line(ax, "curve:erf:fold").get_linestyle() == "--"
+    texts = _legend_texts(ax)
+    assert "relu" in texts
+    assert "erf" in texts
+    note = f"erf, branch point: $\\alpha/K \\to {4 * np.pi:.6g}$ as $K \\to \\infty$"
+    assert note in texts
+    assert ax.get_title() == "relu, erf"
+
+
+def test_critical_curves_rejects_bad_input():
+    with pytest.raises(ValueError, match="alpha_max = -1.0 is invalid"):
+        plot_critical_curves(_curves(), alpha_max=-1.0)
+    with pytest.raises(ValueError, match="nothing to plot"):
+        plot_critical_curves([], PhaseDiagram([], {}, (0.5, 60.0)))

@@ -178,6 +178,24 @@ def _integer_at_least(minimum: int, name: str):
     return parse
 
 
+def _integer_between(minimum: int, maximum: int, name: str):
+    """Return a parser of an integer from ``minimum`` to ``maximum`` inclusive."""
+    expected = f"expected an integer from {minimum} to {maximum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid {name} {text!r}: {expected}"
+            ) from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"invalid {name} {text!r}: {expected}")
+        return value
+
+    return parse
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -291,6 +309,8 @@ def _add_solver_options(parser):
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``reluspec`` command."""
+    from .analysis.solve import MAX_PRECISION
+
     parser = argparse.ArgumentParser(
         prog="reluspec",
         description=(
@@ -330,9 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     curve.add_argument(
         "--precision",
-        type=_integer_at_least(16, "precision"),
+        type=_integer_between(16, MAX_PRECISION, "precision"),
         metavar="DIGITS",
-        help="refine every critical point in mpmath to DIGITS decimal digits (>= 16)",
+        help=(
+            "refine every critical point in mpmath to DIGITS decimal digits, "
+            f"from 16 to {MAX_PRECISION}"
+        ),
     )
     curve.add_argument(
         "--stability",
@@ -445,7 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
             "equal-free-energy point and of the error of every state, and print a "
             "table of finite-K values (solved in mpmath), their distance to the "
             "limit, the fitted exponent of the correction and a Richardson "
-            "estimate."
+            "estimate. The errors approach their limits like 1/K only for "
+            "K alpha >> 1. A state that cannot be followed to some K is left out "
+            "there with a warning, and the table says so."
         ),
     )
     limit.add_argument(
@@ -694,6 +719,14 @@ def _run_plot(args) -> int:
                 f"invalid --plot-order-parameters: {str(args.source)!r} contains "
                 "a diagram, and order parameters need a result of 'reluspec curve'"
             )
+        if saved.failures:
+            failed = ", ".join(f"{a} K={K}" for a, K in saved.failures)
+            logger.warning(
+                "the figure has no points for the failed solves %s, whose errors "
+                "are in %s",
+                failed,
+                args.source,
+            )
         Ks = sorted({row.K for row in saved.rows})
         if math.inf in Ks:
             # K = infinity has no place on a log K axis: draw the curves in 1/K.
@@ -772,3 +805,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)
         return 130
+
+
+if __name__ == "__main__":
+    # ``python -m reluspec.cli`` runs this file as __main__. Calling main of
+    # the imported module reluspec.cli, the entry point of ``python -m
+    # reluspec``, keeps the logger name reluspec.cli.
+    from reluspec.cli import main as package_main
+
+    sys.exit(package_main())

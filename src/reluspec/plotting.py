@@ -25,6 +25,7 @@ the non-interactive Agg backend, unless ``MPLBACKEND`` chooses another one.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -33,14 +34,24 @@ from itertools import pairwise
 
 import matplotlib
 import numpy as np
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.textpath import TextToPath
+from matplotlib.ticker import (
+    FuncFormatter,
+    Locator,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 
 __all__ = [
     "ACTIVATION_COLORS",
     "BRANCH_COLORS",
+    "CURVE_COLORS",
     "MARKERS",
     "STABILITY_STYLES",
+    "plot_critical_curves",
     "plot_learning_curve",
     "plot_order_parameters",
     "plot_phase_diagram",
@@ -300,6 +311,214 @@ def _merge_equal_neighbours(runs):
     return merged
 
 
+# -- log-axis ticks --------------------------------------------------------------------
+# Plain numbers label a log axis whose range lies inside these bounds. Wider
+# ranges get powers of ten, whose labels stay short at any exponent.
+_PLAIN_LABEL_RANGE = (1e-4, 1e5)
+
+# Strides in decades between labelled powers of ten, tried in this order.
+_DECADE_STRIDES = (1, 2, 3, 4, 5, 10, 20, 25, 50, 100)
+
+# Free space between neighbouring tick labels, in units of the label font size.
+_LABEL_GAP_EM = 0.5
+
+
+def _scientific_label(value: float) -> str:
+    """Return ``value`` in mathtext as ``10^k`` or ``m x 10^k``."""
+    if not value > 0:
+        return f"{value:g}"
+    exponent = int(np.floor(np.log10(value) + 1e-9))
+    mantissa = float(f"{value / 10.0**exponent:.6g}")
+    if mantissa >= 10.0:
+        # Rounding to 6 digits carried into the next power of ten.
+        mantissa, exponent = mantissa / 10.0, exponent + 1
+    if mantissa == 1.0:
+        return f"$10^{{{exponent}}}$"
+    return f"${mantissa:g}\\times10^{{{exponent}}}$"
+
+
+def _plain_label(value: float) -> str:
+    return f"{value:g}"
+
+
+def _label_size(text: str, fontsize: float) -> tuple[float, float]:
+    """Return the width and height of a tick label in points.
+
+    The text is laid out in the font family of ``rcParams``, which is the
+    font of tick labels unless a caller changes it on the axis.
+    """
+    family = tuple(matplotlib.rcParams["font.family"])
+    return _text_size(text, fontsize, family, matplotlib.rcParams["mathtext.fontset"])
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_size(text, fontsize, family, mathtext_fontset) -> tuple[float, float]:
+    # TextToPath reads the mathtext font set from rcParams, so it is only a
+    # part of the cache key here, as is the font family.
+    ismath = text.count("$") >= 2
+    width, height, _ = TextToPath().get_text_width_height_descent(
+        text, FontProperties(family=list(family), size=fontsize), ismath=ismath
+    )
+    return float(width), float(height)
+
+
+class _ReadableLogLocator(Locator):
+    """Major ticks of a log axis whose labels do not overlap.
+
+    The ticks are the densest of these sets whose labels, as ``label`` writes
+    them, fit along the axis with a gap of half the font size between
+    neighbours:
+
+    1. powers of ten, every decade or every ``n`` decades (the smallest
+       ``n`` of :data:`_DECADE_STRIDES` that fits);
+    2. with every decade labelled and plain labels, also 2 and 5 times the
+       powers of ten;
+    3. with ``integer`` set, also the integers in the view of each decade
+       whose integers in the view all fit.
+
+    When fewer than two of these ticks lie in the view, as in most ranges
+    of less than a decade, evenly spaced ticks from
+    :class:`~matplotlib.ticker.MaxNLocator` take their place, as many as fit.
+
+    Label sizes are measured with :class:`~matplotlib.textpath.TextToPath`
+    at the tick label font size, and the axis length is read from the axes
+    at every draw, so the choice follows the figure size and the dpi.
+    """
+
+    def __init__(self, label, *, plain: bool, integer: bool = False):
+        self._label = label
+        self._plain = plain
+        self._integer = integer
+
+    def __call__(self):
+        vmin, vmax = self.axis.get_view_interval()
+        return self.tick_values(vmin, vmax)
+
+    def tick_values(self, vmin, vmax):
+        lo, hi = sorted((float(vmin), float(vmax)))
+        if not (lo > 0 and np.isfinite(hi) and hi > lo):
+            return LogLocator().tick_values(vmin, vmax)
+        scale = self._scale(lo, hi)
+        ticks, stride = self._decades(lo, hi, scale)
+        if stride == 1:
+            below = 10.0 ** np.floor(np.log10(lo))
+            finer = self._in_view(
+                [m * t for t in [below, *ticks] for m in (1.0, 2.0, 5.0)], lo, hi
+            )
+            if self._integer:
+                finer = [t for t in finer if t >= 1.0]
+            if self._plain and self._fits(finer, scale):
+                ticks = finer
+                if self._integer:
+                    ticks = self._add_integers(ticks, lo, hi, scale)
+        if len(ticks) >= 2:
+            return np.asarray(ticks)
+        spaced = self._evenly_spaced(lo, hi, scale)
+        return np.asarray(spaced if len(spaced) > len(ticks) else ticks)
+
+    def _scale(self, lo, hi):
+        """Return the log10 of ``lo``, the points per decade along the axis,
+        the tick label font size and whether the axis is horizontal."""
+        if self.axis is None:
+            # Without an axis, e.g. when a caller asks for tick values
+            # directly, the axis is taken as 6 inches long.
+            length, fontsize, along_x = 432.0, matplotlib.rcParams["font.size"], True
+        else:
+            along_x = self.axis.axis_name == "x"
+            bbox = self.axis.axes.bbox
+            pixels = bbox.width if along_x else bbox.height
+            length = pixels * 72.0 / self.axis.figure.dpi
+            fontsize = self.axis.get_major_ticks(1)[0].label1.get_fontsize()
+        return {
+            "origin": np.log10(lo),
+            "points_per_decade": length / np.log10(hi / lo),
+            "fontsize": fontsize,
+            "along_x": along_x,
+        }
+
+    def _fits(self, ticks, scale) -> bool:
+        if len(ticks) < 2:
+            return True
+        ticks = np.sort(np.asarray(ticks, dtype=float))
+        positions = (np.log10(ticks) - scale["origin"]) * scale["points_per_decade"]
+        sizes = [_label_size(self._label(t), scale["fontsize"]) for t in ticks]
+        extents = np.array([w if scale["along_x"] else h for w, h in sizes])
+        needed = 0.5 * (extents[:-1] + extents[1:]) + _LABEL_GAP_EM * scale["fontsize"]
+        return bool(np.all(np.diff(positions) >= needed))
+
+    @staticmethod
+    def _in_view(ticks, lo, hi):
+        slack = 1e-9 * hi
+        return sorted({float(t) for t in ticks if lo - slack <= t <= hi + slack})
+
+    def _decades(self, lo, hi, scale):
+        """Return the powers of ten at the smallest stride whose labels fit,
+        and that stride."""
+        first = int(np.floor(np.log10(lo)))
+        last = int(np.ceil(np.log10(hi)))
+        if self._integer:
+            first = max(first, 0)
+        ticks = []
+        for stride in _DECADE_STRIDES:
+            exponents = [e for e in range(first, last + 1) if e % stride == 0]
+            ticks = self._in_view([10.0**e for e in exponents], lo, hi)
+            if self._fits(ticks, scale) or len(ticks) <= 1:
+                return ticks, stride
+        return ticks, _DECADE_STRIDES[-1]
+
+    def _add_integers(self, ticks, lo, hi, scale, max_per_decade=200):
+        """Add every integer of a decade to ``ticks`` where all of them fit."""
+        first = int(np.floor(np.log10(lo)))
+        for exponent in range(max(first, 0), int(np.ceil(np.log10(hi)))):
+            start = max(int(np.ceil(lo)), 10**exponent)
+            stop = min(int(np.floor(hi)), 10 ** (exponent + 1))
+            if not 0 < stop - start < max_per_decade:
+                continue
+            candidate = sorted(set(ticks) | {float(k) for k in range(start, stop + 1)})
+            if self._fits(candidate, scale):
+                ticks = candidate
+        return ticks
+
+    def _evenly_spaced(self, lo, hi, scale):
+        """Return the largest set of MaxNLocator ticks in the view whose labels fit.
+
+        When no two labels fit, the one tick nearest the geometric centre of
+        the view is returned, and none when the view contains no candidate.
+        """
+        candidates = []
+        for bins in range(9, 0, -1):
+            locator = MaxNLocator(
+                nbins=bins,
+                integer=self._integer,
+                steps=[1, 2, 2.5, 5, 10],
+                min_n_ticks=1,
+            )
+            ticks = self._in_view(locator.tick_values(lo, hi), lo, hi)
+            if self._integer:
+                ticks = [t for t in ticks if float(t).is_integer()]
+            if len(ticks) >= 2 and self._fits(ticks, scale):
+                return ticks
+            candidates.extend(ticks)
+        if not candidates:
+            return []
+        centre = 0.5 * (np.log10(lo) + np.log10(hi))
+        return [min(candidates, key=lambda t: abs(np.log10(t) - centre))]
+
+
+def _readable_log_ticks(axis, lo, hi, *, integer=False):
+    """Label a log axis so that its tick labels do not overlap.
+
+    Plain numbers label ranges inside :data:`_PLAIN_LABEL_RANGE` and integer
+    axes, and powers of ten label wider ranges. ``lo`` and ``hi`` are the
+    data range that chooses the label style; the ticks follow the view.
+    """
+    plain = integer or (_PLAIN_LABEL_RANGE[0] <= lo and hi <= _PLAIN_LABEL_RANGE[1])
+    label = _plain_label if plain else _scientific_label
+    axis.set_major_locator(_ReadableLogLocator(label, plain=plain, integer=integer))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: label(value)))
+    axis.set_minor_formatter(NullFormatter())
+
+
 # -- shared drawing steps --------------------------------------------------------------
 def _draw_branches(ax, result, colors, quantity):
     classes_seen = set()
@@ -420,19 +639,11 @@ def _legend_handles(result, colors, classes_seen, kinds_seen, transitions_seen):
     return handles
 
 
-def _plain_log_ticks(axis, lo, hi):
-    """Label a log axis with plain numbers; below 3 decades also at 2 and 5."""
-    subs = (1.0, 2.0, 5.0) if hi / lo < 1e3 else (1.0,)
-    axis.set_major_locator(LogLocator(base=10.0, subs=subs))
-    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    axis.set_minor_formatter(NullFormatter())
-
-
 def _set_alpha_axis(ax, result, log_alpha):
     lo, hi = (float(a) for a in result.alpha_range)
     if log_alpha:
         ax.set_xscale("log")
-        _plain_log_ticks(ax.xaxis, lo, hi)
+        _readable_log_ticks(ax.xaxis, lo, hi)
     ax.set_xlim(lo, hi)
     ax.set_xlabel(r"$\alpha = \beta P / (K N)$")
 
@@ -857,6 +1068,18 @@ def _limit_to_main_points(panel, rows, listed_at_most=3):
     )
 
 
+def _set_K_axis(ax, K_min, K_max):
+    """Set a log K axis with integer ticks spanning at least a factor of 2.
+
+    A padding factor of 1.15 on each side separates the outermost K from the
+    frame. A single K, or K values closer than a factor of 2, get more, so
+    that the axis still shows the neighbouring integers.
+    """
+    pad = max(1.15, float(np.sqrt(2.0 * K_min / K_max)))
+    ax.set_xlim(K_min / pad, K_max * pad)
+    _readable_log_ticks(ax.xaxis, K_min, K_max, integer=True)
+
+
 def plot_phase_diagram(diagram, path=None, *, ax=None, separate=True, log_alpha=False):
     """Plot the critical values of alpha against K for each activation.
 
@@ -881,7 +1104,7 @@ def plot_phase_diagram(diagram, path=None, *, ax=None, separate=True, log_alpha=
         activation lie close together.
     log_alpha : bool
         Logarithmic alpha axis (default False). The K axis is always
-        logarithmic.
+        logarithmic, with integer ticks.
 
     Returns
     -------
@@ -909,7 +1132,7 @@ def plot_phase_diagram(diagram, path=None, *, ax=None, separate=True, log_alpha=
         panels = [(ax, activations)]
 
     # Rows at K = infinity (or with an infinite alpha) have no place on a log K
-    # axis; the 1/K plot of reluspec.analysis.limit shows them.
+    # axis; plot_critical_curves draws them against 1/K.
     finite_rows = [
         r for r in diagram.rows if np.isfinite(float(r.K)) and np.isfinite(r.alpha)
     ]
@@ -925,13 +1148,12 @@ def plot_phase_diagram(diagram, path=None, *, ax=None, separate=True, log_alpha=
             transition_seen |= transitions
         panel.set_xscale("log")
         if Ks_all:
-            panel.set_xlim(Ks_all[0] / 1.15, Ks_all[-1] * 1.15)
-            _plain_log_ticks(panel.xaxis, Ks_all[0], Ks_all[-1])
+            _set_K_axis(panel, Ks_all[0], Ks_all[-1])
         alphas = [r.alpha for r in finite_rows if r.activation in names and r.alpha > 0]
         if log_alpha:
             panel.set_yscale("log")
             if alphas:
-                _plain_log_ticks(panel.yaxis, min(alphas), max(alphas))
+                _readable_log_ticks(panel.yaxis, min(alphas), max(alphas))
         _limit_to_main_points(panel, [r for r in finite_rows if r.activation in names])
         label = names[0] if len(names) == 1 and len(panels) > 1 else "critical"
         panel.set_ylabel(f"{label} $\\alpha$")
@@ -942,9 +1164,277 @@ def plot_phase_diagram(diagram, path=None, *, ax=None, separate=True, log_alpha=
 
     handles = _diagram_legend_handles(activations, colors, kinds_seen, transition_seen)
     if own_figure:
-        fig.suptitle(title)
+        # The title goes over the top panel, not the figure, so that it is
+        # centred over the axes rather than over the axes and the legend.
+        panels[0][0].set_title(title)
         fig.legend(handles=handles, fontsize="small", loc="outside right upper")
     else:
         ax.set_title(title)
         ax.legend(handles=handles, fontsize="small", loc="best", framealpha=0.9)
+    return _finish(fig, path)
+
+
+# -- critical curves against 1/K -------------------------------------------------------
+#: Colour of each kind of critical point in :func:`plot_critical_curves`.
+CURVE_COLORS = {
+    "branch_point": "tab:blue",
+    "fold": "tab:orange",
+    "first_order": "tab:green",
+}
+
+# Line styles that tell activations apart when they share one Axes.
+_ACTIVATION_LINESTYLES = ("-", "--", "-.", ":")
+
+
+def _limit_note(kind: str, exponent: int, limit: float) -> str:
+    """Return the legend note of a critical alpha that grows like ``K^exponent``."""
+    scaled = "K" if exponent == 1 else f"K^{{{exponent}}}"
+    return (
+        f"{_KIND_LABELS[kind]}: $\\alpha/{scaled} \\to {limit:.6g}$ "
+        "as $K \\to \\infty$"
+    )
+
+
+def _collect_limits(curves, rows, panels):
+    """Return the K = infinity values of alpha and the notes of each activation.
+
+    The values, keyed by ``(activation, kind)``, come from curves whose alpha
+    stays finite and from the diagram's K = infinity rows, with values equal
+    to 1e-9 relative counted once. Curves and rows whose alpha grows with K
+    give a note instead.
+    """
+    values: dict = {}
+    notes: dict = {activation: [] for activation in panels}
+    noted = set()
+    for curve in curves:
+        key = (curve.activation, curve.kind)
+        if curve.alpha_exponent == 0:
+            values.setdefault(key, []).append(float(curve.limit))
+        else:
+            notes[curve.activation].append(
+                _limit_note(curve.kind, curve.alpha_exponent, curve.limit)
+            )
+            noted.add(key)
+    for row in rows:
+        key = (row.activation, row.kind)
+        if not np.isinf(float(row.K)) or row.activation not in panels:
+            continue
+        if np.isfinite(row.alpha):
+            known = values.setdefault(key, [])
+            if not any(np.isclose(row.alpha, v, rtol=1e-9, atol=0) for v in known):
+                known.append(float(row.alpha))
+        elif key not in noted:
+            label = _KIND_LABELS[row.kind]
+            notes[row.activation].append(
+                f"{label}: $\\alpha \\to \\infty$ as $K \\to \\infty$"
+            )
+            noted.add(key)
+    return values, notes
+
+
+def _critical_curve_legend(kinds, activation_styles, finite_drawn, limit_drawn, notes):
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=CURVE_COLORS[kind],
+            marker=MARKERS[kind],
+            linewidth=1.5,
+            label=_KIND_LABELS[kind],
+        )
+        for kind in CURVE_COLORS
+        if kind in kinds
+    ]
+    handles += [
+        Line2D([], [], color="0.3", linestyle=style, linewidth=1.5, label=activation)
+        for activation, style in activation_styles.items()
+    ]
+    if finite_drawn:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker="o",
+                color="0.3",
+                label="filled: solved at finite K",
+            )
+        )
+    if limit_drawn:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker="o",
+                markersize=8,
+                markerfacecolor="none",
+                markeredgecolor="0.3",
+                label="hollow: $K \\to \\infty$ limit (at $1/K = 0$)",
+            )
+        )
+    handles += [Line2D([], [], linestyle="none", label=note) for note in notes]
+    return handles
+
+
+def plot_critical_curves(curves, diagram=None, path=None, *, ax=None, alpha_max=None):
+    """Plot critical values of alpha against ``1/K``, ending at ``K = infinity``.
+
+    Each kind of critical point has a colour and a marker. Curves traced in
+    ``1/K`` are lines, critical points solved at finite K are filled markers
+    at ``1/K``, and the ``K = infinity`` limits are hollow markers at
+    ``1/K = 0``. A critical alpha that grows like a power of K (the erf
+    branch point, alpha ~ K) has no point at ``1/K = 0``, and the legend
+    names the limit of ``alpha / K^k`` instead. Limits above ``alpha_max``
+    are named there too. The legend sits outside the axes, so that no note
+    covers data.
+
+    Parameters
+    ----------
+    curves : iterable of CriticalCurve
+        Output of :func:`reluspec.analysis.limit.trace_critical_curve`.
+    diagram : PhaseDiagram, optional
+        Critical points to draw as markers: finite-K rows at ``1/K`` and the
+        rows at ``K = math.inf`` (:func:`reluspec.analysis.diagram.limit_rows`)
+        at ``1/K = 0``.
+    path : str or path-like, optional
+        File to write the figure to.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw every activation on, each with its own line style; a
+        new figure with one panel per activation is created when omitted.
+    alpha_max : float, optional
+        Upper end of the alpha axis; curves and points above it are cut.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If ``alpha_max`` is not a positive number, or if neither ``curves``
+        nor ``diagram`` contains a branch point, fold or first-order point.
+    """
+    curves = list(curves)
+    rows = [] if diagram is None else diagram.rows
+    rows = [r for r in rows if r.kind in CURVE_COLORS]
+    if alpha_max is not None and not float(alpha_max) > 0:
+        raise ValueError(f"alpha_max = {alpha_max!r} is invalid: it must be > 0")
+    top = np.inf if alpha_max is None else float(alpha_max)
+    activations = list(
+        dict.fromkeys([c.activation for c in curves] + [r.activation for r in rows])
+    )
+    if not activations:
+        raise ValueError(
+            "nothing to plot: curves and diagram contain no branch point, fold or "
+            "first-order point"
+        )
+    if ax is None:
+        fig, axes = _pyplot().subplots(
+            len(activations),
+            1,
+            figsize=(8.0, 1.0 + 3.2 * len(activations)),
+            layout="constrained",
+            squeeze=False,
+        )
+        panels = {a: axes[i, 0] for i, a in enumerate(activations)}
+        linestyles = dict.fromkeys(activations, "-")
+    else:
+        fig = ax.figure
+        panels = dict.fromkeys(activations, ax)
+        linestyles = {
+            a: _ACTIVATION_LINESTYLES[i % len(_ACTIVATION_LINESTYLES)]
+            for i, a in enumerate(activations)
+        }
+
+    kinds = {a: set() for a in activations}
+    eps_max = 0.0
+    for curve in curves:
+        eps = np.asarray(curve.eps, dtype=float)
+        alpha = np.asarray(curve.alpha, dtype=float)
+        keep = np.isfinite(alpha) & (alpha <= top)
+        panels[curve.activation].plot(
+            eps[keep],
+            alpha[keep],
+            color=CURVE_COLORS[curve.kind],
+            linestyle=linestyles[curve.activation],
+            linewidth=1.5,
+            zorder=2,
+            gid=f"curve:{curve.activation}:{curve.kind}",
+        )
+        kinds[curve.activation].add(curve.kind)
+        eps_max = max(eps_max, float(np.max(eps, initial=0.0)))
+
+    finite: dict = {}
+    for row in rows:
+        if np.isfinite(float(row.K)) and np.isfinite(row.alpha) and row.alpha <= top:
+            finite.setdefault((row.activation, row.kind), []).append(row)
+    for (activation, kind), points in finite.items():
+        points.sort(key=lambda r: r.K)
+        panels[activation].plot(
+            [1.0 / r.K for r in points],
+            [r.alpha for r in points],
+            linestyle="none",
+            marker=MARKERS[kind],
+            markersize=6,
+            color=CURVE_COLORS[kind],
+            zorder=3,
+            gid=f"finite:{activation}:{kind}",
+        )
+        kinds[activation].add(kind)
+        eps_max = max(eps_max, 1.0 / points[0].K)
+
+    limits, notes = _collect_limits(curves, rows, panels)
+    limit_drawn = set()
+    for (activation, kind), values in limits.items():
+        on_axis = [v for v in values if v <= top]
+        for value in values:
+            if value > top:
+                notes[activation].append(
+                    f"{_KIND_LABELS[kind]} at $K = \\infty$: $\\alpha$ = {value:.6g}, "
+                    "above the axis"
+                )
+        if not on_axis:
+            continue
+        panels[activation].plot(
+            np.zeros(len(on_axis)),
+            on_axis,
+            linestyle="none",
+            marker=MARKERS[kind],
+            markersize=8,
+            markerfacecolor="none",
+            markeredgecolor=CURVE_COLORS[kind],
+            markeredgewidth=1.2,
+            zorder=4,
+            gid=f"limit:{activation}:{kind}",
+        )
+        kinds[activation].add(kind)
+        limit_drawn.add(activation)
+
+    eps_max = eps_max or 0.5
+    for panel in dict.fromkeys(panels.values()):
+        names = [a for a in activations if panels[a] is panel]
+        handles = _critical_curve_legend(
+            set().union(*(kinds[a] for a in names)),
+            {a: linestyles[a] for a in names} if len(names) > 1 else {},
+            any(a == key[0] for a in names for key in finite),
+            any(a in limit_drawn for a in names),
+            [
+                f"{a}, {note}" if len(names) > 1 else note
+                for a in names
+                for note in notes[a]
+            ],
+        )
+        panel.set_title(", ".join(names))
+        panel.set_xlabel("$1/K$")
+        panel.set_ylabel("critical $\\alpha$")
+        panel.set_xlim(-0.02 * eps_max, 1.04 * eps_max)
+        panel.grid(True, alpha=0.3)
+        panel.legend(
+            handles=handles,
+            fontsize="small",
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0.0,
+        )
     return _finish(fig, path)

@@ -15,6 +15,7 @@ import multiprocessing
 import numbers
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,25 @@ from .solve import SolveOptions, _validate_alpha, solve
 __all__ = ["PhaseDiagram", "DiagramRow", "limit_rows", "phase_diagram"]
 
 logger = logging.getLogger(__name__)
+
+# Exceptions that a solve raises when its numerics fail. ContinuationError,
+# LocationError and StationaryPointError are RuntimeError subclasses, numpy's
+# LinAlgError is a ValueError, and FloatingPointError, OverflowError and
+# ZeroDivisionError are ArithmeticError subclasses.
+_NUMERICAL_ERRORS = (RuntimeError, ArithmeticError, ValueError)
+# RuntimeError subclasses that mark a bug rather than a failed solve.
+_PROGRAMMING_ERRORS = (NotImplementedError, RecursionError)
+
+_BROKEN_POOL_MESSAGE = (
+    "a worker process of phase_diagram exited before returning a result. "
+    "The usual cause is a script that calls phase_diagram with workers != 1 "
+    'outside an `if __name__ == "__main__":` block: each worker starts a new '
+    "interpreter that imports the script again (the multiprocessing 'spawn' "
+    "start method), so the unguarded call runs again in the worker and fails. "
+    'Put the call under `if __name__ == "__main__":`, or pass workers=1 to '
+    "solve in this process. A worker killed by the system, for example for "
+    "lack of memory, has the same effect."
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,17 @@ class DiagramRow:
     generalization_error_before: float = float("nan")
     generalization_error_after: float = float("nan")
 
+    def __post_init__(self):
+        # Plain floats, so that a row read back from JSON has the repr of
+        # the row written, whatever numpy scalar type a computation produced.
+        for name in (
+            "alpha",
+            "alpha_error",
+            "generalization_error_before",
+            "generalization_error_after",
+        ):
+            object.__setattr__(self, name, float(getattr(self, name)))
+
 
 @dataclass(frozen=True)
 class PhaseDiagram:
@@ -69,7 +100,10 @@ class PhaseDiagram:
     metadata : dict
         Package version and conventions.
     failures : dict
-        ``(activation, K) -> error message`` of the solves that failed.
+        ``(activation, K) -> "ExceptionType: message"`` of the solves that
+        failed with a numerical error. These have no rows and no result.
+        :meth:`table` and :meth:`to_json` include them, while :meth:`to_csv`
+        and the plots do not.
     """
 
     rows: list
@@ -88,7 +122,18 @@ class PhaseDiagram:
         ]
 
     def to_csv(self, path=None) -> str:
-        """Return the rows as CSV and write them to ``path`` if given."""
+        """Return the rows as CSV and write them to ``path`` if given.
+
+        A failed solve has no rows, so the CSV does not show it. The failures
+        are in :attr:`failures`, :meth:`table` and :meth:`to_json`, and this
+        method logs a warning that lists them.
+        """
+        if self.failures:
+            logger.warning(
+                "the CSV has no rows for %d failed solves: %s",
+                len(self.failures),
+                _describe_failures(self.failures),
+            )
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         columns = list(DiagramRow.__dataclass_fields__)
@@ -112,6 +157,10 @@ class PhaseDiagram:
             "rows": [_jsonable(row.__dict__) for row in self.rows],
             "results": [r.to_dict() for r in self.results.values()],
             "metadata": _jsonable(self.metadata),
+            "failures": [
+                {"activation": activation, "K": int(K), "message": message}
+                for (activation, K), message in self.failures.items()
+            ],
         }
         text = json.dumps(data, indent=1)
         if path is not None:
@@ -120,6 +169,10 @@ class PhaseDiagram:
 
     @classmethod
     def from_json(cls, source) -> PhaseDiagram:
+        """Read a diagram from a JSON string or from the path of a JSON file.
+
+        A file without a ``failures`` field reads back with no failures.
+        """
         text = str(source)
         if not text.lstrip().startswith("{"):
             text = Path(source).read_text()
@@ -132,10 +185,21 @@ class PhaseDiagram:
         for item in data["results"]:
             result = SpecializationResult.from_dict(item)
             results[(result.activation, result.K)] = result
-        return cls(rows, results, tuple(data["alpha_range"]), data.get("metadata", {}))
+        failures = {
+            (item["activation"], int(item["K"])): item["message"]
+            for item in data.get("failures", [])
+        }
+        return cls(
+            rows,
+            results,
+            tuple(data["alpha_range"]),
+            data.get("metadata", {}),
+            failures,
+        )
 
     def table(self) -> str:
-        """Return a readable fixed-width table of the rows."""
+        """Return a readable fixed-width table of the rows, then one line per
+        failed solve with its error."""
         lines = [
             f"{'activation':<10} {'K':>5}  {'kind':<24}{'alpha':>20} {'+-':>9}  branches"
         ]
@@ -144,7 +208,20 @@ class PhaseDiagram:
                 f"{row.activation:<10} {row.K:>5}  {row.kind:<24}{row.alpha:>20.12g} "
                 f"{row.alpha_error:>9.1e}  {row.branches}"
             )
+        if self.failures:
+            lines.append(f"failed solves ({len(self.failures)}), with no rows above:")
+        for (activation, K), message in self.failures.items():
+            lines.append(f"{activation:<10} {K:>5}  solve failed: {message}")
         return "\n".join(lines)
+
+
+def _describe_failures(failures: dict) -> str:
+    """Format the failed solves of a diagram on one line, such as
+    ``"erf K=3 (FloatingPointError: overflow)"``."""
+    return "; ".join(
+        f"{activation} K={K} ({message})"
+        for (activation, K), message in failures.items()
+    )
 
 
 def _maybe_float(value):
@@ -220,8 +297,26 @@ def phase_diagram(
         process; ``0`` means one per CPU). Every solve is deterministic, so
         the diagram does not depend on it. Log records of the workers are
         passed on to the loggers of this process. The workers start as new
-        interpreters, so a script that calls this with ``workers != 1``
-        needs the ``if __name__ == "__main__":`` guard.
+        interpreters that import the main script, so a script that calls
+        this with ``workers != 1`` must make the call under
+        ``if __name__ == "__main__":``.
+
+    Returns
+    -------
+    PhaseDiagram
+        A solve that fails with a numerical error (a RuntimeError such as
+        ContinuationError or LocationError, an ArithmeticError, or a
+        ValueError such as numpy's LinAlgError) is logged as an error and
+        recorded in ``PhaseDiagram.failures``, and the other solves go on.
+
+    Raises
+    ------
+    RuntimeError
+        When every solve fails, or when a worker process exits without a
+        result. The usual cause of the latter is a missing
+        ``if __name__ == "__main__":`` guard. The diagram is not solved
+        again in one process then, because that would hide that every run
+        of such a script also runs its unguarded code once per worker.
     """
     if isinstance(activations, (str, Activation)):
         activations = [activations]
@@ -281,8 +376,7 @@ def phase_diagram(
             rows += limit_rows(act)
     if not results and not with_limit:
         raise RuntimeError(
-            "every solve of the phase diagram failed: "
-            + "; ".join(f"{a} K={K}: {m}" for (a, K), m in failures.items())
+            "every solve of the phase diagram failed: " + _describe_failures(failures)
         )
     order = {a.name: i for i, a in enumerate(acts)}
     rows.sort(key=lambda r: (order[r.activation], r.K, r.alpha))
@@ -305,16 +399,29 @@ class _RecordList(logging.Handler):
     def emit(self, record):
         record.msg = record.getMessage()
         record.args = None
+        if record.exc_info and not record.exc_text:
+            # The formatted traceback pickles, the traceback object does not.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
         record.exc_info = None
         self.records.append(record)
 
 
 def _solve_one(problem, alpha, options):
-    """Return the result of one solve, or the text of its failure."""
+    """Return the result of one solve, or the type and message of the
+    numerical error that ended it, on one line.
+
+    Other exceptions, such as TypeError or NotImplementedError, propagate
+    and end the whole diagram, because they mark a bug rather than a
+    failed solve.
+    """
     try:
         return solve(problem, alpha, options=options)
-    except (RuntimeError, FloatingPointError) as error:
-        return f"{type(error).__name__}: {error}"
+    except _PROGRAMMING_ERRORS:
+        raise
+    except _NUMERICAL_ERRORS as error:
+        logger.debug("solving %r failed", problem, exc_info=True)
+        message = " ".join(str(error).split())
+        return f"{type(error).__name__}: {message}"
 
 
 def _solve_in_worker(problem, alpha, options, level):
@@ -350,19 +457,22 @@ def _solve_all(jobs, alpha, options, progress, workers) -> list:
         # Fresh interpreters: forking a process that runs kernel threads
         # could copy a held lock.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = {
-                pool.submit(_solve_in_worker, problem, alpha, options, level): index
-                for index, problem in enumerate(jobs)
-            }
-            for future in as_completed(futures):
-                outcome, records = future.result()
-                for record in records:
-                    target = logging.getLogger(record.name)
-                    if target.isEnabledFor(record.levelno):
-                        target.handle(record)
-                outcomes[futures[future]] = outcome
-                bar.update()
+        try:
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                futures = {
+                    pool.submit(_solve_in_worker, problem, alpha, options, level): index
+                    for index, problem in enumerate(jobs)
+                }
+                for future in as_completed(futures):
+                    outcome, records = future.result()
+                    for record in records:
+                        target = logging.getLogger(record.name)
+                        if target.isEnabledFor(record.levelno):
+                            target.handle(record)
+                    outcomes[futures[future]] = outcome
+                    bar.update()
+        except BrokenProcessPool as error:
+            raise RuntimeError(_BROKEN_POOL_MESSAGE) from error
         return outcomes
 
 

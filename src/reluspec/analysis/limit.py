@@ -330,31 +330,115 @@ def _state_system(act, d_fixed, alpha):
     return system
 
 
+# Smallest step in eps that _solve_along_eps tries before it stops.
+_MIN_EPS_STEP = 1e-9
+
+
+def _format_K(eps) -> str:
+    return "inf" if eps == 0.0 else f"{1.0 / eps:.6g}"
+
+
 def _solve_along_eps(system, x0, eps_targets, what):
-    """Follow a regular system from ``eps = 0`` to each target by Newton steps
-    with a tangent predictor, halving steps that fail."""
+    """Follow a regular system from ``eps = 0`` to each target in increasing order.
+
+    Each step is a tangent predictor followed by Newton's method. A step
+    whose Newton iteration does not converge or leaves the domain of the
+    order parameters is halved, down to ``_MIN_EPS_STEP``.
+
+    Returns
+    -------
+    results : list of (float, ndarray)
+        ``(eps, x)`` for each target reached.
+    failure : str or None
+        None, or why the first target not reached was not reached. Larger
+        targets are not tried, because the path to them passes that point.
+    """
     x, eps = np.array(x0, dtype=float), 0.0
     results = []
     for target in sorted(eps_targets):
         while eps < target:
+            _, J, d_eps = system(x, eps)
+            try:
+                tangent = -np.linalg.solve(J, d_eps)
+            except np.linalg.LinAlgError:
+                tangent = np.zeros_like(x)
             step = target - eps
             while True:
-                _, J, d_eps = system(x, eps)
-                guess = x - step * np.linalg.solve(J, d_eps)
                 try:
                     new = _newton(
-                        lambda y, e=eps + step: system(y, e)[:2], guess, what=what
+                        lambda y, e=eps + step: system(y, e)[:2],
+                        x + step * tangent,
+                        what=what,
                     )
                     break
-                except (LimitError, ValueError):
-                    step *= 0.5
-                    if step < 1e-9:
-                        raise LimitError(
-                            f"{what}: could not follow the state to eps = {target}"
+                except (LimitError, ValueError) as error:
+                    if step * 0.5 < _MIN_EPS_STEP:
+                        failure = (
+                            f"{what}: could not follow the state from eps = "
+                            f"{eps:.6g} (K = {_format_K(eps)}) to eps = "
+                            f"{target:.6g} (K = {_format_K(target)}): Newton's "
+                            "method from the tangent predictor failed for every "
+                            f"step in eps from {target - eps:.3g} down to "
+                            f"{step:.1e} (the state may end at a fold or leave the "
+                            f"domain of the order parameters); last error: {error}"
                         )
+                        return results, failure
+                    step *= 0.5
             x, eps = new, eps + step
         results.append((target, x.copy()))
-    return results
+    return results, None
+
+
+def _follow_state(act, alpha, state, Ks):
+    """Continue one state to each K; return ``(rows, failure)``.
+
+    ``rows`` contains a ScaledState for each K reached, in the order of
+    ``Ks``. ``failure`` is None or the message of :func:`_solve_along_eps`
+    for the largest ``eps = 1/K`` not reached (every smaller K is reached).
+    """
+    series = large_k._series(act)
+    unspecialized = state.d == 0.0
+    system = _state_system(act, unspecialized, alpha)
+    x0 = [state.mu, state.b] if unspecialized else [state.d, state.mu, state.b]
+    eps_targets = sorted({0.0 if math.isinf(K) else 1.0 / K for K in Ks})
+    reached, failure = _solve_along_eps(
+        system, x0, eps_targets, f"state {state.branch} at alpha = {alpha:g}"
+    )
+    path = dict(reached)
+    rows = []
+    for K in Ks:
+        eps = 0.0 if math.isinf(K) else 1.0 / K
+        if eps not in path:
+            continue
+        x = path[eps]
+        d, mu, b = (0.0, x[0], x[1]) if unspecialized else tuple(x)
+        p = large_k._point(d, mu, b, eps)
+        derivatives = large_k._derivatives(series, p, alpha)
+        M = large_k._stability_matrix(derivatives, eps)
+        rows.append(
+            ScaledState(
+                branch=state.branch,
+                K=K,
+                alpha=alpha,
+                d=float(d),
+                mu=float(mu),
+                b=float(b),
+                generalization_error=float(
+                    large_k.scaled_generalization_error(act, d, mu, b, eps)
+                ),
+                free_energy=float(large_k._free_energy(series, p, alpha)),
+                n_unstable=int(np.sum(np.linalg.eigvalsh(M) < 0.0)),
+            )
+        )
+    return rows, failure
+
+
+def _check_follow_Ks(Ks) -> list[float]:
+    Ks = [float(K) for K in Ks]
+    for K in Ks:
+        if not K >= 2.0:
+            raise ValueError(f"K = {K!r} is invalid: it must be >= 2 or inf")
+    return Ks
 
 
 def follow_states(activation, alpha, Ks, states=None) -> dict:
@@ -362,7 +446,8 @@ def follow_states(activation, alpha, Ks, states=None) -> dict:
 
     Each state is followed from ``eps = 0`` to every ``eps = 1/K`` by Newton's
     method on the regular equations of :mod:`reluspec.theory.large_k`, so
-    that the values keep double precision for any K.
+    that the values keep double precision for any K. A step that fails is
+    halved, down to ``1e-9`` in ``eps``.
 
     Parameters
     ----------
@@ -377,46 +462,26 @@ def follow_states(activation, alpha, Ks, states=None) -> dict:
     -------
     dict
         ``branch name -> list of ScaledState`` in the order of ``Ks``.
+
+    Raises
+    ------
+    LimitError
+        If a state cannot be followed to one of the K, for example because it
+        ends at a fold at a larger K (ReLU's specialised states just above
+        ``alpha = 2 pi``). The message names the state, ``alpha``, the ``eps``
+        reached and the last error. :func:`convergence_table` leaves such
+        states out at the K not reached instead.
     """
     act = _activation(activation)
     alpha = _check_positive_alpha(alpha)
-    Ks = [float(K) for K in Ks]
-    for K in Ks:
-        if not K >= 2.0:
-            raise ValueError(f"K = {K!r} is invalid: it must be >= 2 or inf")
+    Ks = _check_follow_Ks(Ks)
     if states is None:
         states = limit_states(act, alpha)
-    series = large_k._series(act)
     out = {}
-    eps_targets = sorted({0.0 if math.isinf(K) else 1.0 / K for K in Ks})
     for state in states:
-        unspecialized = state.d == 0.0
-        system = _state_system(act, unspecialized, alpha)
-        x0 = [state.mu, state.b] if unspecialized else [state.d, state.mu, state.b]
-        path = dict(_solve_along_eps(system, x0, eps_targets, f"state {state.branch}"))
-        rows = []
-        for K in Ks:
-            eps = 0.0 if math.isinf(K) else 1.0 / K
-            x = path[eps]
-            d, mu, b = (0.0, x[0], x[1]) if unspecialized else tuple(x)
-            p = large_k._point(d, mu, b, eps)
-            derivatives = large_k._derivatives(series, p, alpha)
-            M = large_k._stability_matrix(derivatives, eps)
-            rows.append(
-                ScaledState(
-                    branch=state.branch,
-                    K=K,
-                    alpha=alpha,
-                    d=float(d),
-                    mu=float(mu),
-                    b=float(b),
-                    generalization_error=float(
-                        large_k.scaled_generalization_error(act, d, mu, b, eps)
-                    ),
-                    free_energy=float(large_k._free_energy(series, p, alpha)),
-                    n_unstable=int(np.sum(np.linalg.eigvalsh(M) < 0.0)),
-                )
-            )
+        rows, failure = _follow_state(act, alpha, state, Ks)
+        if failure is not None:
+            raise LimitError(failure)
         out[state.branch] = rows
     return out
 
@@ -437,8 +502,12 @@ def _mp_newton(residual, x0, dps, what, max_iter=30):
         x = [mpmath.mpf(v) for v in x0]
         n = len(x)
         target = mpmath.mpf(10) ** (-dps - 3)
-        for _ in range(max_iter):
-            r = residual(x)
+        # A start outside the domain of ``residual`` raises its ValueError.
+        # An iterate that leaves the domain later raises LimitError.
+        r = residual(x)
+        for iteration in range(max_iter):
+            if iteration:
+                r = _mp_evaluate(residual, x, what)
             J = mpmath.matrix(n, n)
             for j in range(n):
                 h = mpmath.mpf(10) ** (-dps - 10) * max(abs(x[j]), mpmath.mpf(1) / 1000)
@@ -446,7 +515,8 @@ def _mp_newton(residual, x0, dps, what, max_iter=30):
                 minus = list(x)
                 plus[j] += h
                 minus[j] -= h
-                r_plus, r_minus = residual(plus), residual(minus)
+                r_plus = _mp_evaluate(residual, plus, what)
+                r_minus = _mp_evaluate(residual, minus, what)
                 for i in range(n):
                     J[i, j] = (r_plus[i] - r_minus[i]) / (2 * h)
             step = mpmath.lu_solve(J, -mpmath.matrix(r))
@@ -462,6 +532,15 @@ def _mp_newton(residual, x0, dps, what, max_iter=30):
             raise LimitError(f"{what}: the mpmath Newton iteration did not converge")
     with mpmath.workdps(dps):
         return [+v for v in x]
+
+
+def _mp_evaluate(residual, x, what):
+    try:
+        return residual(x)
+    except ValueError as error:
+        raise LimitError(
+            f"{what}: the mpmath Newton iteration left the domain: {error}"
+        ) from error
 
 
 def finite_K_state(activation, K, alpha, start, dps=30):
@@ -490,7 +569,10 @@ def finite_K_state(activation, K, alpha, start, dps=30):
     Raises
     ------
     LimitError
-        If Newton's method does not converge.
+        If Newton's method does not converge or an iterate leaves the domain
+        of the entropy.
+    ValueError
+        If an argument is invalid or ``start`` lies outside the domain.
     """
     act = _activation(activation)
     alpha = _check_positive_alpha(alpha)
@@ -1184,13 +1266,24 @@ def limit_critical_points(activation) -> list[CriticalValue]:
 # -- convergence -----------------------------------------------------------------------
 
 
-def generalization_error_expansion(activation, state: LimitState, h=1e-4):
+def generalization_error_expansion(activation, state: LimitState, h=None):
     """Return ``(e0, e1)`` with ``eps_g = e0 + e1 / K + O(1/K^2)`` along a state.
 
     The regular state equations hold for negative ``eps`` as well, so ``e1``
     is a central difference at ``eps = +-h`` and ``+-h/2`` with one
-    Richardson step (error about ``h^4`` plus ``1e-16 / h``).
+    Richardson step (error about ``(h/rho)^4`` plus ``1e-16 / h``, with
+    ``rho`` the distance in ``eps`` to the nearest singularity).
+
+    By default ``h = min(1e-4, 0.02 rho)``. A state with ``d < 0`` has
+    ``R ~ d + eps (1 - d)``, which reaches ``-1`` at
+    ``eps = -(1 + d)/(1 - d)``, so ``rho = (1 + d)/(1 - d)``; it is about
+    ``1/alpha`` for ReLU's ``R < S`` state at large alpha, where
+    ``1 + d ~ 2/alpha``.
     """
+    if h is None:
+        d = state.d
+        rho = (1.0 + d) / (1.0 - d) if d < 0.0 else 1.0
+        h = min(1e-4, 0.02 * rho)
     act = _activation(activation)
     unspecialized = state.d == 0.0
     system = _state_system(act, unspecialized, state.alpha)
@@ -1251,6 +1344,11 @@ class ConvergenceTable:
     ``limits`` maps each quantity to ``(limit, predicted exponent, predicted
     coefficient)``: the leading correction is ``coefficient / K^exponent``,
     from the expansion of the regular equations at ``eps = 0``.
+    ``omitted`` lists ``(quantity, K, reason)`` for the finite-K values that
+    were not computed because the state could not be followed or solved
+    there; those rows are missing from ``rows`` and from the CSV.
+    ``remarks`` describes rows whose state has ``R - S`` of the other sign
+    than its ``K = infinity`` state.
     """
 
     activation: str
@@ -1258,9 +1356,30 @@ class ConvergenceTable:
     dps: int
     rows: list
     limits: dict
+    omitted: tuple = ()
+    remarks: tuple = ()
+
+    def notes(self) -> list[str]:
+        """Return warnings about the rows: small ``K alpha``, changed signs of
+        ``R - S`` and omitted values."""
+        notes = []
+        state_Ks = [row.K for row in self.rows if row.quantity.startswith("eps_g")]
+        if state_Ks and min(state_Ks) * self.alpha < _LARGE_K_ALPHA:
+            K = min(state_Ks)
+            notes.append(
+                f"K alpha = {K * self.alpha:.3g} at K = {K}: the errors approach "
+                "their limits like 1/K only for K alpha >> 1 (the fitted exponent "
+                f"is within 0.04 of 1 from K alpha = {_LARGE_K_ALPHA:g} on), so the "
+                "exponents and Richardson estimates of the errors at smaller "
+                "K alpha do not show the 1/K term"
+            )
+        notes += list(self.remarks)
+        for quantity, K, reason in self.omitted:
+            notes.append(f"{quantity} at K = {K} left out: {reason}")
+        return notes
 
     def table(self) -> str:
-        """Return the table as fixed-width text."""
+        """Return the table as fixed-width text, with :meth:`notes` at the end."""
         title = (
             f"# {self.activation}: states at alpha = {self.alpha:g}; finite-K values "
             f"computed in (R, S, C) at {self.dps} digits, shown to 17 (the CSV "
@@ -1296,6 +1415,7 @@ class ConvergenceTable:
                 f"{mpmath.nstr(row.distance, 4, min_fixed=0, max_fixed=0):>17}  "
                 f"{exponent}  {richardson:>18}"
             )
+        lines += [f"# note: {note}" for note in self.notes()]
         return "\n".join(lines)
 
     def to_csv(self, path=None) -> str:
@@ -1326,6 +1446,12 @@ class ConvergenceTable:
 
 
 _DEFAULT_STATE_ALPHA = {"relu": 10.0, "erf": 100.0}
+
+# The 1/K expansion of the errors needs K alpha >> 1, because the linear part
+# is learnt with b = 1/(alpha a) and m = 1 - mu/K, mu ~ 1/(alpha a). Fitted
+# exponents of the unspecialised error (ReLU, alpha = 0.1, K = 10 to 10^5):
+# 0.600, 0.964, 0.9994 at K alpha = 10, 100, 1000; erf: 0.655, 0.975, 0.9996.
+_LARGE_K_ALPHA = 100.0
 
 
 def _fit_rows(name, Ks, values, limit):
@@ -1360,6 +1486,49 @@ def _fit_rows(name, Ks, values, limit):
     return rows
 
 
+def _finite_K_errors(act, alpha, state, Ks, dps, omitted, remarks) -> dict:
+    """Return ``K -> eps_g`` of one state, solved in ``(R, S, C)`` in mpmath.
+
+    A K at which the state cannot be followed or solved is left out, logged
+    as a warning and appended to ``omitted`` as ``(quantity, K, reason)``.
+    A K at which ``R - S`` has the other sign than at ``K = infinity`` is
+    kept, logged and described in ``remarks``.
+    """
+    name = f"eps_g {state.branch}"
+    followed, failure = _follow_state(act, alpha, state, Ks)
+    if failure is not None:
+        reached = {scaled.K for scaled in followed}
+        for K in Ks:
+            if K not in reached:
+                logger.warning("%s left out at K = %d: %s", name, K, failure)
+                omitted.append((name, K, failure))
+    values = {}
+    for scaled in followed:
+        K = int(scaled.K)
+        if scaled.d * state.d < 0.0:
+            # Near the branch point the state followed at fixed alpha can pass
+            # d = 0. Its value is kept under the name of its K = infinity state.
+            remark = (
+                f"{name} at K = {K}: the state followed from K = infinity has "
+                f"R - S = {scaled.d:.3g}, the other sign (it passed the branch "
+                "point between this K and K = infinity)"
+            )
+            logger.warning("%s", remark)
+            remarks.append(remark)
+        try:
+            solved = finite_K_state(act, K, alpha, scaled.order_parameters, dps)
+        except LimitError as error:
+            reason = (
+                f"the state at alpha = {alpha:g} followed in the scaled variables "
+                f"was not solved in (R, S, C) at {dps} digits: {error}"
+            )
+            logger.warning("%s left out at K = %d: %s", name, K, reason)
+            omitted.append((name, K, reason))
+            continue
+        values[K] = solved[3]
+    return values
+
+
 def convergence_table(activation, alpha=None, Ks=(10, 100, 1000, 10**4, 10**5), dps=30):
     """Compare finite-K values with their K -> infinity limits.
 
@@ -1372,6 +1541,19 @@ def convergence_table(activation, alpha=None, Ks=(10, 100, 1000, 10**4, 10**5), 
     ``dps`` digits, from starts given by the scaled theory; the limits and
     the predicted leading corrections come from the regular equations at
     ``eps = 0``.
+
+    The errors approach their limits like ``1/K`` only for ``K alpha >> 1``:
+    the linear part of the network is learnt with ``1 - m ~ 1/(K alpha a)``.
+    At ``alpha = 0.1`` the fitted exponent of the ReLU unspecialised error is
+    0.60 at K = 100 and 0.964 at K = 1000. :meth:`ConvergenceTable.notes`
+    adds a note where the smallest K has ``K alpha < 100``.
+
+    A state that cannot be followed from ``K = infinity`` to some K (it ends
+    at a fold at a larger K, as ReLU's specialised states do just above
+    ``alpha = 2 pi``) or not solved in ``(R, S, C)`` there is left out at
+    that K: a warning naming the state, ``alpha`` and the failed attempt is
+    logged, ``ConvergenceTable.omitted`` lists it and the other rows are
+    computed as usual. :func:`follow_states` raises instead.
 
     Parameters
     ----------
@@ -1425,117 +1607,38 @@ def convergence_table(activation, alpha=None, Ks=(10, 100, 1000, 10**4, 10**5), 
             rows += _fit_rows(name, Ks, values, mpmath.mpf(a0))
 
     states = limit_states(act, alpha)
-    followed = follow_states(act, alpha, Ks, states)
-    errors = {}
+    errors, omitted, remarks = {}, [], []
     for state in states:
         name = f"eps_g {state.branch}"
         e0, e1 = generalization_error_expansion(act, state)
         limits[name] = (mpmath.mpf(e0), 1, e1)
-        values = []
-        for scaled in followed[state.branch]:
-            values.append(
-                finite_K_state(act, scaled.K, alpha, scaled.order_parameters, dps)[3]
-            )
+        values = _finite_K_errors(act, alpha, state, Ks, dps, omitted, remarks)
         errors[state.branch] = (values, e1)
         with mpmath.workdps(dps):
-            rows += _fit_rows(name, Ks, values, mpmath.mpf(e0))
+            rows += _fit_rows(
+                name, list(values), list(values.values()), mpmath.mpf(e0)
+            )
     if R_ABOVE_S in errors and R_BELOW_S in errors:
         name = "eps_g R<S - eps_g R>S"
         above, below = errors[R_ABOVE_S], errors[R_BELOW_S]
         limits[name] = (mpmath.mpf(0), 1, below[1] - above[1])
+        common = [K for K in Ks if K in above[0] and K in below[0]]
         with mpmath.workdps(dps):
-            difference = [b - a for a, b in zip(above[0], below[0])]
-            rows += _fit_rows(name, Ks, difference, mpmath.mpf(0))
-    return ConvergenceTable(act.name, alpha, dps, rows, limits)
+            difference = [below[0][K] - above[0][K] for K in common]
+            rows += _fit_rows(name, common, difference, mpmath.mpf(0))
+    return ConvergenceTable(
+        act.name, alpha, dps, rows, limits, tuple(omitted), tuple(remarks)
+    )
 
 
 # -- figure ----------------------------------------------------------------------------
 
 
 def plot_critical_curves(curves, diagram=None, path=None, *, ax=None, alpha_max=None):
-    """Plot critical curves against ``1/K``, ending at their ``K = infinity`` values.
-
-    Parameters
-    ----------
-    curves : iterable of CriticalCurve
-        Output of :func:`trace_critical_curve`.
-    diagram : PhaseDiagram, optional
-        Finite-K critical points to draw as markers at ``1/K``.
-    path : str or path-like, optional
-        File to write the figure to.
-    ax : matplotlib.axes.Axes, optional
-        Axes to draw on; one panel per activation in a new figure otherwise.
-    alpha_max : float, optional
-        Upper end of the alpha axis; curves that grow like K (the branch
-        point of erf) are cut there.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    """Plot critical curves against ``1/K``, ending at their ``K = infinity``
+    values; see :func:`reluspec.plotting.plot_critical_curves`, which this
+    calls with the same arguments.
     """
-    import matplotlib.pyplot as plt
+    from ..plotting import plot_critical_curves as plot
 
-    curves = list(curves)
-    activations = list(dict.fromkeys(c.activation for c in curves))
-    if ax is None:
-        fig, axes = plt.subplots(
-            len(activations),
-            1,
-            figsize=(7.0, 1.0 + 3.2 * len(activations)),
-            layout="constrained",
-            squeeze=False,
-        )
-        panels = {a: axes[i, 0] for i, a in enumerate(activations)}
-    else:
-        fig = ax.figure
-        panels = {a: ax for a in activations}
-    styles = {
-        "branch_point": ("C0", "o"),
-        "fold": ("C1", "v"),
-        "first_order": ("C2", "s"),
-    }
-    labels = {"branch_point": "branch point", "fold": "fold", "first_order": "equal F"}
-    for curve in curves:
-        panel = panels[curve.activation]
-        color, marker = styles[curve.kind]
-        alpha = curve.alpha
-        keep = np.isfinite(alpha)
-        if alpha_max is not None:
-            keep &= alpha <= alpha_max
-        panel.plot(
-            curve.eps[keep], alpha[keep], color=color, lw=1.5, label=labels[curve.kind]
-        )
-        if curve.alpha_exponent == 0:
-            panel.plot(
-                [0.0], [curve.limit], marker=marker, color=color, ms=8, mfc="none"
-            )
-        else:
-            panel.annotate(
-                f"{labels[curve.kind]}: alpha/K -> {curve.limit:.6g}",
-                xy=(0.02, 0.95),
-                xycoords="axes fraction",
-                va="top",
-                fontsize=8,
-            )
-    if diagram is not None:
-        for row in diagram.rows:
-            if row.activation not in panels or row.kind not in styles:
-                continue
-            if not (math.isfinite(row.K) and math.isfinite(row.alpha)):
-                continue
-            if alpha_max is not None and row.alpha > alpha_max:
-                continue
-            color, marker = styles[row.kind]
-            panels[row.activation].plot(
-                1.0 / row.K, row.alpha, marker=marker, color=color, ls="none"
-            )
-    eps_max = max(float(np.max(curve.eps)) for curve in curves)
-    for activation, panel in panels.items():
-        panel.set_title(activation)
-        panel.set_xlabel("1/K")
-        panel.set_ylabel("alpha")
-        panel.set_xlim(-0.02 * eps_max, 1.04 * eps_max)
-        panel.legend(loc="best", fontsize=8)
-    if path is not None:
-        fig.savefig(path)
-    return fig
+    return plot(curves, diagram, path, ax=ax, alpha_max=alpha_max)

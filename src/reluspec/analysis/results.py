@@ -71,6 +71,10 @@ def _float(value) -> float:
     return float(value)  # float("nan") and float("inf") parse the strings above
 
 
+def _optional_float(value) -> float | None:
+    return None if value is None else float(value)
+
+
 @dataclass(frozen=True)
 class StateBranch:
     """A branch of stationary points of the site-symmetric free energy.
@@ -170,9 +174,11 @@ class CriticalPoint:
     alpha : float
         Location of the point.
     alpha_error : float
-        Bound on the absolute error of ``alpha``: the size of the last Newton
-        correction of the augmented system that defines the point (zero when
-        that correction underflowed).
+        Bound on the absolute error of the double ``alpha``: the size of the
+        last Newton correction of the augmented system that defines the point
+        (zero when that correction underflowed). For a refined point it is
+        the larger of :attr:`alpha_high_precision_error` and half an ulp of
+        ``alpha``, the rounding of the refined value to a double.
     branches : tuple of str
         Names of the branches involved.
     states : dict
@@ -187,6 +193,17 @@ class CriticalPoint:
         For ``"symmetry_breaking"`` points (where a block of the full-space
         Hessian outside the ansatz becomes singular), the block and the
         multiplicity; empty otherwise.
+    alpha_high_precision_error : float or None
+        Estimated absolute error of the digits in
+        :attr:`alpha_high_precision`, from the last correction of the mpmath
+        Newton iteration; None for a point that was not refined.
+
+    Notes
+    -----
+    A refined point constructed without ``alpha_high_precision_error``, as
+    :func:`reluspec.solve` does and as JSON files without that field are
+    read, takes the given ``alpha_error`` as the error of the digits, and
+    ``alpha_error`` becomes at least half an ulp of ``alpha``.
     """
 
     kind: str
@@ -197,6 +214,15 @@ class CriticalPoint:
     residual: float
     alpha_high_precision: str = ""
     note: str = ""
+    alpha_high_precision_error: float | None = None
+
+    def __post_init__(self):
+        if not self.alpha_high_precision:
+            return
+        if self.alpha_high_precision_error is None:
+            object.__setattr__(self, "alpha_high_precision_error", self.alpha_error)
+        rounding = 0.5 * math.ulp(self.alpha)
+        object.__setattr__(self, "alpha_error", max(self.alpha_error, rounding))
 
     def to_dict(self) -> dict:
         return _jsonable(
@@ -208,6 +234,7 @@ class CriticalPoint:
                 "states": self.states,
                 "residual": self.residual,
                 "alpha_high_precision": self.alpha_high_precision,
+                "alpha_high_precision_error": self.alpha_high_precision_error,
                 "note": self.note,
             }
         )
@@ -227,6 +254,9 @@ class CriticalPoint:
             residual=_float(data["residual"]),
             alpha_high_precision=data.get("alpha_high_precision", ""),
             note=data.get("note", ""),
+            alpha_high_precision_error=_optional_float(
+                data.get("alpha_high_precision_error")
+            ),
         )
 
 
@@ -429,10 +459,13 @@ class SpecializationResult:
 
         One row per critical point, then one per transition (kind
         ``transition:continuous`` or ``transition:first_order``). Columns:
-        activation, K, kind, alpha, alpha_error, alpha_high_precision (digits
-        of the mpmath refinement, or empty), branches (separated by ``; ``,
-        ``before -> after`` for transitions), note, jump (change of eps_g at
-        a transition, empty for critical points).
+        activation, K, kind, alpha (a double), alpha_error (the error of that
+        double, at least half an ulp for a refined point),
+        alpha_high_precision (digits of the mpmath refinement, or empty),
+        alpha_high_precision_error (the error of those digits, or empty),
+        branches (separated by ``; ``, ``before -> after`` for transitions),
+        note, jump (change of eps_g at a transition, empty for critical
+        points).
         """
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -444,6 +477,7 @@ class SpecializationResult:
                 "alpha",
                 "alpha_error",
                 "alpha_high_precision",
+                "alpha_high_precision_error",
                 "branches",
                 "note",
                 "jump",
@@ -458,6 +492,11 @@ class SpecializationResult:
                     repr(float(p.alpha)),
                     repr(float(p.alpha_error)),
                     p.alpha_high_precision,
+                    (
+                        repr(float(p.alpha_high_precision_error))
+                        if p.alpha_high_precision
+                        else ""
+                    ),
                     "; ".join(p.branches),
                     p.note,
                     "",
@@ -471,6 +510,7 @@ class SpecializationResult:
                     f"transition:{t.kind}",
                     repr(float(t.alpha)),
                     repr(float(t.alpha_error)),
+                    "",
                     "",
                     f"{t.before} -> {t.after}",
                     "",
@@ -549,9 +589,12 @@ class SpecializationResult:
                 + note
             )
             if p.alpha_high_precision:
-                refined.append(f"  {p.kind:<18} alpha = {p.alpha_high_precision}")
+                refined.append(
+                    f"  {p.kind:<18} alpha = {p.alpha_high_precision} "
+                    f"+- {p.alpha_high_precision_error:.1e}"
+                )
         if refined:
-            lines.append("  refined in mpmath:")
+            lines.append("  refined in mpmath (the error is that of these digits):")
             lines += refined
         if not self.critical_points:
             lines.append("  (no branch points, folds or first-order points in range)")
