@@ -3350,3 +3350,77 @@ def symmetric_local_minimum(
             u[i] = trial[i]
         F0 = F1
     return 1
+
+
+# -- states at fixed R - S -----------------------------------------------------
+
+
+def symmetric_fixed_d(
+    int kind, double K, double d, double[::1] y, double tol, int max_iter,
+    double floor, double[::1] info
+):
+    """Newton's method for ``grad F = 0`` in ``y = (m, C, alpha)`` at fixed
+    ``d = R - S``, with ``R = d (1 - 1/K) + m/K`` and ``S = -d/K + m/K``.
+
+    The iteration of ``reluspec.analysis.locate._newton`` on the system of
+    ``reluspec.analysis.solve._fixed_d_state``: it stops when the largest
+    step relative to ``max(1, |y_i|)`` is at most ``tol``, or after
+    ``max_iter`` steps of which the last three were at most ``floor``.
+    ``y`` holds the start and receives the solution. ``info`` receives the
+    last relative step, the number of steps and the largest of the last
+    three alpha steps. Returns 0 on convergence, 1 without it, 2 where a
+    state leaves the domain and 3 at a singular Jacobian.
+    """
+    cdef double buffer[15]
+    cdef double J[9]
+    cdef double step[3]
+    cdef double history[3]
+    cdef double alpha_history[3]
+    cdef double inv_k = 1.0 / K
+    cdef double e_d0 = 1.0 - inv_k, e_d1 = -inv_k
+    cdef double R, S, C, size, largest, alpha_largest
+    cdef int iteration, i
+    if y.shape[0] != 3 or info.shape[0] < 3:
+        raise ValueError("y needs 3 elements and info 3")
+    for i in range(3):
+        history[i] = INFINITY
+        alpha_history[i] = INFINITY
+    info[0] = INFINITY
+    info[1] = 0.0
+    info[2] = INFINITY
+    for iteration in range(1, max_iter + 1):
+        R = (d * e_d0 + y[0] * inv_k) + y[1] * 0.0
+        S = (d * e_d1 + y[0] * inv_k) + y[1] * 0.0
+        C = (d * 0.0 + y[0] * 0.0) + y[1]
+        if not (_symmetric_valid(R, S, C, K) and y[2] > 0.0):
+            return 2
+        if _symmetric_derivatives(kind, R, S, C, y[2], K, buffer):
+            return 2
+        for i in range(3):
+            J[3 * i] = (
+                buffer[3 + 3 * i] * inv_k + buffer[4 + 3 * i] * inv_k
+            ) + buffer[5 + 3 * i] * 0.0
+            J[3 * i + 1] = (
+                buffer[3 + 3 * i] * 0.0 + buffer[4 + 3 * i] * 0.0
+            ) + buffer[5 + 3 * i]
+            J[3 * i + 2] = K * buffer[12 + i]
+            step[i] = -buffer[i]
+        for i in range(9):
+            if not isfinite(J[i]):
+                return 2
+        if _solve_small(J, step, 3):
+            return 3
+        size = 0.0
+        for i in range(3):
+            y[i] = y[i] + step[i]
+            size = fmax(size, fabs(step[i]) / fmax(1.0, fabs(y[i])))
+        history[iteration % 3] = size
+        alpha_history[iteration % 3] = fabs(step[2])
+        largest = fmax(history[0], fmax(history[1], history[2]))
+        alpha_largest = fmax(alpha_history[0], fmax(alpha_history[1], alpha_history[2]))
+        info[0] = size
+        info[1] = iteration
+        info[2] = alpha_largest
+        if size <= tol or (iteration == max_iter and largest <= floor):
+            return 0
+    return 1

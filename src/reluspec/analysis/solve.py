@@ -27,7 +27,7 @@ import mpmath
 import numpy as np
 from scipy.optimize import brentq
 
-from .. import __version__
+from .. import __version__, _kernels
 from ..continuation import PALC, ContinuationError, ContinuationOptions, continuation
 from .locate import (
     LocatedPoint,
@@ -38,6 +38,7 @@ from .locate import (
     refine_alpha_mp,
 )
 from .locate import _newton as newton_system
+from .locate import _rounding_error
 from .problem import SpecializationProblem, StationaryPointError
 from .results import (
     CONVENTIONS,
@@ -346,8 +347,19 @@ def _trace_crossing_branches(problem, parent, alpha_min, alpha_max, options):
     return traces
 
 
-def _fixed_d_state(problem, u_bp, alpha_bp, d):
-    """Solve grad F = 0 for (m, C, alpha) at fixed ``d = R - S`` by Newton."""
+_FIXED_D_FAILURES = {
+    1: "did not converge",
+    2: "left the domain",
+    3: "met a singular Jacobian",
+}
+
+
+def _fixed_d_state(problem, u_bp, alpha_bp, d, error=True):
+    """Solve grad F = 0 for (m, C, alpha) at fixed ``d = R - S`` by Newton.
+
+    Returns the state, its alpha and, with ``error``, the rounding error of
+    alpha (NaN without).
+    """
     e_d, e_m, e_C = problem.e_d, problem.e_m, problem.e_C
     K = problem.K
     _, m, C = problem.symmetric_coordinates(u_bp)
@@ -363,6 +375,28 @@ def _fixed_d_state(problem, u_bp, alpha_bp, d):
         J = np.column_stack([H @ e_m, H @ e_C, K * problem.error_gradient(u)])
         return problem.gradient(u, y[2]), J
 
+    if problem._kind is not None:
+        y = np.array([m, C, alpha_bp], dtype=float)
+        info = np.empty(3)
+        status = _kernels.symmetric_fixed_d(
+            problem._kind, float(K), float(d), y, 1e-13, 40, 1e-7, info
+        )
+        if status == 0:
+            alpha_error = math.nan
+            if error:
+                r, J = system(y)
+                # The error only has to show whether alpha is resolved, so
+                # that a few rounding samples suffice.
+                alpha_error = _rounding_error(system, y, r, J, 2, samples=4)
+                if info[0] > 1e-13:
+                    alpha_error = max(alpha_error, info[2])
+            return state(y), float(y[2]), alpha_error
+        raise StationaryPointError(
+            f"no stationary point with R - S = {d:.3g} was found near the branch "
+            f"point at alpha = {alpha_bp:.8g}: Newton's method in (m, C, alpha) "
+            f"{_FIXED_D_FAILURES[status]} after {int(info[1])} steps (last "
+            f"relative step {info[0]:.1e})"
+        )
     try:
         # The error only has to show whether alpha is resolved, so that a
         # few rounding samples suffice.
@@ -1258,7 +1292,7 @@ class _Piece:
 
         def mismatch(d):
             k = j - 1 if abs(d - d_low) <= abs(d - d_high) else j
-            state, alpha_d, _ = _fixed_d_state(problem, u[k], a[k], d)
+            state, alpha_d, _ = _fixed_d_state(problem, u[k], a[k], d, error=False)
             solutions[d] = state
             return math.log(alpha_d) - math.log(alpha)
 
