@@ -2194,6 +2194,18 @@ def symmetric_newton(
     domain, 3 after ``max_iter`` steps. ``info`` receives the
     max-norm of the last gradient and the number of steps.
     """
+    if u.shape[0] != 3 or info.shape[0] < 2:
+        raise ValueError("u needs 3 elements and info 2")
+    return _symmetric_newton(
+        kind, K, alpha, &u[0], tol, max_iter, unspecialized, &info[0]
+    )
+
+
+cdef int _symmetric_newton(
+    int kind, double K, double alpha, double* u, double tol, int max_iter,
+    bint unspecialized, double* info
+) noexcept:
+    # The iteration of symmetric_newton on u[0:3], info[0:2].
     cdef double buffer[15]
     cdef double M[9]
     cdef double step[3]
@@ -2201,8 +2213,6 @@ def symmetric_newton(
     cdef double y[2]
     cdef double t, norm, size, largest, inv_k = 1.0 / K
     cdef int i, j, iteration, n = 2 if unspecialized else 3
-    if u.shape[0] != 3 or info.shape[0] < 2:
-        raise ValueError("u needs 3 elements and info 2")
     info[0] = INFINITY
     info[1] = 0.0
     if unspecialized:
@@ -2270,6 +2280,23 @@ def symmetric_newton(
         if t == 1.0 and largest <= tol * size:
             return 0
     return 3
+
+
+def symmetric_newton_many(
+    int kind, double K, double[::1] alphas, double[:, ::1] u, double tol,
+    int max_iter, bint unspecialized, double[::1] status
+):
+    """Run :func:`symmetric_newton` from each row of ``u`` (shape (n, 3), in
+    place) at the matching entry of ``alphas``; ``status`` receives each
+    return code."""
+    cdef double info[2]
+    cdef Py_ssize_t i, n = alphas.shape[0]
+    if u.shape[0] != n or u.shape[1] != 3 or status.shape[0] != n:
+        raise ValueError("u needs shape (n, 3) and status n entries for n alphas")
+    for i in range(n):
+        status[i] = _symmetric_newton(
+            kind, K, alphas[i], &u[i, 0], tol, max_iter, unspecialized, info
+        )
 
 
 # -- full-space Hessian blocks at a site-symmetric state ----------------------

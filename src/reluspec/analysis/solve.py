@@ -1134,6 +1134,10 @@ class _Piece:
     stop: int  # inclusive
     stability: str = "full"
     _cache: tuple | None = field(default=None, repr=False)
+    # Corrected states and interpolated free energies at the points of the
+    # equilibrium grid, computed for the whole grid at once by prefill.
+    _states: dict = field(default_factory=dict, repr=False)
+    _energies: dict = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -1198,8 +1202,97 @@ class _Piece:
             self._cache = (a, F, slope, stable, state_slopes)
         return self._cache
 
+    def prefill(self, problem, grid):
+        """Compute :meth:`interpolated_free_energy` and :meth:`state` at every
+        point of ``grid`` inside the piece, vectorised and with one compiled
+        Newton call, and keep them for later calls at the same alpha.
+
+        A state is kept where Newton's method from the cubic guess converges
+        and passes the checks of :meth:`state`; the other points are left to
+        :meth:`state`, which also tries the nearest traced point and the
+        fixed-d solve.
+        """
+        a, F, slope, stable, slopes = self._values(problem)
+        if len(a) < 2:
+            return
+        grid = np.asarray(grid, dtype=float)
+        inside = (a[0] * (1 - 1e-9) <= grid) & (grid <= a[-1] * (1 + 1e-9))
+        alphas = grid[inside]
+        if alphas.size == 0:
+            return
+        # interpolated_free_energy, for every alpha at once.
+        clipped = np.clip(alphas, a[0], a[-1])
+        j = np.clip(np.searchsorted(a, clipped), 1, len(a) - 1)
+        h = a[j] - a[j - 1]
+        flat = h == 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = (clipped - a[j - 1]) / h
+        values = (
+            (1 + 2 * t) * (1 - t) ** 2 * F[j - 1]
+            + t * (1 - t) ** 2 * h * slope[j - 1]
+            + t * t * (3 - 2 * t) * F[j]
+            + t * t * (t - 1) * h * slope[j]
+        )
+        values = np.where(flat, F[j], values)
+        both = np.where(flat, stable[j], stable[j - 1] & stable[j])
+        for alpha, value, flag in zip(alphas.tolist(), values, both):
+            self._energies[alpha] = (float(value), bool(flag))
+        if problem._kind is None:
+            return
+        # state: the cubic guess in log alpha and Newton's method from it.
+        traced = self.trace.alpha[self.start : self.stop + 1]
+        u = self.trace.u[self.start : self.stop + 1]
+        if traced[0] > traced[-1]:
+            u = u[::-1]
+        jg = np.clip(np.searchsorted(a, clipped), 1, len(a) - 1)
+        log_a = np.log(a)
+        hg = log_a[jg] - log_a[jg - 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tg = np.clip((np.log(clipped) - log_a[jg - 1]) / hg, 0.0, 1.0)
+        tg = tg[:, None]
+        spacing = np.max(np.abs(u[jg] - u[jg - 1]), axis=1)
+        linear = (1 - tg) * u[jg - 1] + tg * u[jg]
+        hh = hg[:, None]
+        cubic = (
+            (1 + 2 * tg) * (1 - tg) ** 2 * u[jg - 1]
+            + tg * (1 - tg) ** 2 * hh * slopes[jg - 1]
+            + tg * tg * (3 - 2 * tg) * u[jg]
+            + tg * tg * (tg - 1) * hh * slopes[jg]
+        )
+        smooth = np.all(np.isfinite(slopes[jg - 1]), axis=1) & np.all(
+            np.isfinite(slopes[jg]), axis=1
+        )
+        guesses = np.where(smooth[:, None], cubic, linear)
+        guesses[a[jg] == a[jg - 1]] = u[jg][a[jg] == a[jg - 1]]
+        unspecialized = self.name == UNSPECIALIZED
+        states = np.ascontiguousarray(guesses)
+        status = np.empty(len(alphas))
+        _kernels.symmetric_newton_many(
+            problem._kind,
+            float(problem.K),
+            np.ascontiguousarray(alphas),
+            states,
+            1e-13 if unspecialized else 1e-12,
+            50,
+            unspecialized,
+            status,
+        )
+        for k, alpha in enumerate(alphas.tolist()):
+            if np.any(np.abs(traced - alpha) <= 1e-14 * alpha):
+                continue  # state() returns the traced point itself
+            if status[k] != 0 or not problem.is_valid(guesses[k]):
+                continue
+            x = states[k]
+            if not _on_named_side(self.name, x):
+                continue
+            if np.max(np.abs(x - guesses[k])) <= max(1e-5, 2.0 * spacing[k]):
+                self._states[alpha] = x.copy()
+
     def interpolated_free_energy(self, problem, alpha):
         """Return (F, both neighbours stable) at ``alpha``, or None outside."""
+        known = self._energies.get(alpha)
+        if known is not None:
+            return known
         a, F, slope, stable, _ = self._values(problem)
         if not a[0] * (1 - 1e-9) <= alpha <= a[-1] * (1 + 1e-9) or len(a) < 2:
             return None
@@ -1231,6 +1324,9 @@ class _Piece:
 
     def state(self, problem, alpha):
         """Return the corrected state of this piece at ``alpha``, or None."""
+        known = self._states.get(alpha)
+        if known is not None:
+            return known.copy()
         low, high = self.alpha_range()
         if not low * (1 - 1e-9) <= alpha <= high * (1 + 1e-9):
             return None
@@ -1424,6 +1520,8 @@ def _exact_near_ties(problem, pieces, alpha, states, interpolated, rtol=1e-6):
 
 def _equilibrium(problem, pieces, critical, lo, hi, options, known=()):
     grid = _grid(lo, hi, list(critical) + [k[0] for k in known], options.grid_points)
+    for piece in pieces:
+        piece.prefill(problem, grid)
     rows = []  # (alpha, piece index, u, F)
     for alpha in grid:
         states = sorted(_stable_states(problem, pieces, alpha))
