@@ -1997,12 +1997,14 @@ def symmetric_free_energy(
 ):
     """Return ``F = K alpha eps_g - s`` of the site-symmetric ansatz, or NaN
     where the inputs need the validating Python path."""
-    return _symmetric_free_energy(kind, R, S, C, alpha, K)
+    return _symmetric_free_energy(kind, R, S, C, alpha, K, NULL)
 
 
 cdef double _symmetric_free_energy(
-    int kind, double R, double S, double C, double alpha, double K
+    int kind, double R, double S, double C, double alpha, double K,
+    double* error_out
 ) noexcept:
+    # F, and eps_g into error_out unless it is NULL.
     cdef double k, d, u, A, A1, B, B1, entropy, error, coupling
     cdef double x[3]
     cdef double y[3]
@@ -2030,6 +2032,8 @@ cdef double _symmetric_free_energy(
             return NAN
         coupling = slope * (C - 2.0 * S) + (y[1] - 2.0 * y[2])
         error = error + 0.5 * (K - 1.0) * coupling
+    if error_out != NULL:
+        error_out[0] = error
     return K * alpha * error - entropy
 
 
@@ -3314,7 +3318,7 @@ def symmetric_local_minimum(
         raise ValueError("u needs 3 elements")
     if not _symmetric_valid(u[0], u[1], u[2], K):
         return 2
-    F0 = _symmetric_free_energy(kind, u[0], u[1], u[2], alpha, K)
+    F0 = _symmetric_free_energy(kind, u[0], u[1], u[2], alpha, K, NULL)
     if not isfinite(F0):
         return 2
     for iteration in range(max_iter):
@@ -3363,7 +3367,9 @@ def symmetric_local_minimum(
             for i in range(3):
                 trial[i] = u[i] + t * step[i]
             if _symmetric_valid(trial[0], trial[1], trial[2], K):
-                F1 = _symmetric_free_energy(kind, trial[0], trial[1], trial[2], alpha, K)
+                F1 = _symmetric_free_energy(
+                    kind, trial[0], trial[1], trial[2], alpha, K, NULL
+                )
                 if F1 <= F0 + 1e-4 * t * slope:
                     break
             t *= 0.5
@@ -3451,3 +3457,58 @@ def symmetric_fixed_d(
         if size <= tol or (iteration == max_iter and largest <= floor):
             return 0
     return 1
+
+
+def symmetric_branch_values(
+    int kind, double K, double[::1] alphas, double[:, ::1] u, double[::1] F,
+    double[::1] error, double[:, ::1] slopes
+):
+    """Evaluate the free energy, the generalisation error and the slope
+    ``du/d ln(alpha) = -H^-1 K alpha grad eps_g`` at traced states.
+
+    Rows of ``slopes`` are NaN where the Hessian's condition number (largest
+    over smallest absolute eigenvalue) is 1e8 or more, or an evaluation
+    fails (F and error are NaN there too). Returns the number of failed
+    evaluations.
+    """
+    cdef double buffer[15]
+    cdef double a[9]
+    cdef double values[3]
+    cdef double rhs[3]
+    cdef double big, small
+    cdef Py_ssize_t i, n = alphas.shape[0]
+    cdef int j, failed = 0
+    if u.shape[0] != n or u.shape[1] != 3 or F.shape[0] != n or error.shape[0] != n:
+        raise ValueError("u, F and error need one row per alpha")
+    if slopes.shape[0] != n or slopes.shape[1] != 3:
+        raise ValueError("slopes needs shape (n, 3)")
+    for i in range(n):
+        F[i] = _symmetric_free_energy(
+            kind, u[i, 0], u[i, 1], u[i, 2], alphas[i], K, &error[i]
+        )
+        for j in range(3):
+            slopes[i, j] = NAN
+        if not isfinite(F[i]):
+            error[i] = NAN
+            failed += 1
+            continue
+        if _symmetric_derivatives(kind, u[i, 0], u[i, 1], u[i, 2], alphas[i], K, buffer):
+            failed += 1
+            continue
+        for j in range(9):
+            a[j] = buffer[3 + j]
+        if _jacobi_eigenvalues(a, 3, values):
+            continue
+        big = fmax(fabs(values[0]), fmax(fabs(values[1]), fabs(values[2])))
+        small = fmin(fabs(values[0]), fmin(fabs(values[1]), fabs(values[2])))
+        if not big < 1e8 * small:
+            continue
+        for j in range(9):
+            a[j] = buffer[3 + j]
+        for j in range(3):
+            rhs[j] = -K * alphas[i] * buffer[12 + j]
+        if _solve_small(a, rhs, 3):
+            continue
+        for j in range(3):
+            slopes[i, j] = rhs[j]
+    return failed

@@ -1186,16 +1186,32 @@ class _Piece:
         if self._cache is None:
             a = self.trace.alpha[self.start : self.stop + 1]
             u = self.trace.u[self.start : self.stop + 1]
-            F = np.array([problem.free_energy(x, al) for x, al in zip(u, a)])
-            slope = problem.K * np.array([problem.generalization_error(x) for x in u])
             counts = self.trace.unstable_count(self.stability)
             stable = counts[self.start : self.stop + 1] == 0
-            state_slopes = np.full(u.shape, np.nan)
-            for i, (x, al) in enumerate(zip(u, a)):
-                H = problem.hessian(x, al)
-                if np.linalg.cond(H) < 1e8:
-                    rhs = -problem.K * al * problem.error_gradient(x, al)
-                    state_slopes[i] = np.linalg.solve(H, rhs)
+            F = error = None
+            if problem._kind is not None:
+                F, error = np.empty(len(a)), np.empty(len(a))
+                state_slopes = np.empty(u.shape)
+                if _kernels.symmetric_branch_values(
+                    problem._kind,
+                    float(problem.K),
+                    np.ascontiguousarray(a, dtype=float),
+                    np.ascontiguousarray(u, dtype=float),
+                    F,
+                    error,
+                    state_slopes,
+                ):
+                    F = error = None
+            if F is None:
+                F = np.array([problem.free_energy(x, al) for x, al in zip(u, a)])
+                error = np.array([problem.generalization_error(x) for x in u])
+                state_slopes = np.full(u.shape, np.nan)
+                for i, (x, al) in enumerate(zip(u, a)):
+                    H = problem.hessian(x, al)
+                    if np.linalg.cond(H) < 1e8:
+                        rhs = -problem.K * al * problem.error_gradient(x, al)
+                        state_slopes[i] = np.linalg.solve(H, rhs)
+            slope = problem.K * error
             if a[0] > a[-1]:
                 a, F, slope, stable = a[::-1], F[::-1], slope[::-1], stable[::-1]
                 state_slopes = state_slopes[::-1]
