@@ -155,3 +155,23 @@ def test_local_minimum_leaves_a_saddle():
     u = problem.local_minimum([0.4375, 0.4375, 0.375], 7.0)
     assert abs(u[0] - u[1]) > 0.1
     assert problem.n_unstable(u, 7.0) == 0
+
+
+def test_pitchfork_side_branch_reports_one_branch_point():
+    """The specialised branch of ReLU K = 2 ends on the unspecialised one at
+    a supercritical pitchfork, where it turns in alpha: one branch point,
+    not a fold beside it. The event locator reaches the alpha that Newton's
+    method on the branch-point equations gives (solve), to the 1e-9 of its
+    test functions."""
+    problem = rs.SpecializationProblem("relu", 2)
+    (located,) = [
+        p
+        for p in rs.solve(problem, alpha=(0.5, 100.0)).critical_points
+        if p.kind == "branch_point"
+    ]
+    u = problem.local_minimum([0.95, 0.0, 0.0], 20.0)
+    fast, slow = _both(problem, u, 20.0, _options(0.05, 80.0, -1))
+    for branch in (fast, slow):
+        (point,) = branch.special_points
+        assert point.kind == "branch_point"
+        assert point.p == pytest.approx(located.alpha, rel=1e-9)

@@ -3512,3 +3512,32 @@ def symmetric_branch_values(
         for j in range(3):
             slopes[i, j] = rhs[j]
     return failed
+
+
+def symmetric_error(int kind, double R, double S, double C, double K):
+    """Return eps_g of the site-symmetric ansatz (the value that
+    symmetric_free_energy uses), or NaN where the inputs need the validating
+    Python path."""
+    cdef double error = NAN
+    if not isfinite(_symmetric_free_energy(kind, R, S, C, 0.0, K, &error)):
+        return NAN
+    return error
+
+
+def symmetric_palc_correct(
+    int kind, double K, double[::1] scale, double[::1] origin, double[::1] predictor,
+    double s, double[::1] z, double tol, int max_iter
+):
+    """Solve the corrector system of symmetric_palc, ``F(z) = 0`` and
+    ``predictor . (z - origin) = s``, by Newton's method with polishing from
+    ``z`` (in place). Returns 0 on convergence and 1 otherwise."""
+    cdef int iterations
+    if (
+        scale.shape[0] != 3 or origin.shape[0] != 4 or predictor.shape[0] != 4
+        or z.shape[0] != 4
+    ):
+        raise ValueError("scale needs 3 elements and origin, predictor and z 4")
+    return _palc_newton(
+        kind, K, &scale[0], &origin[0], &predictor[0], s, &z[0], tol, max_iter,
+        False, &iterations
+    )

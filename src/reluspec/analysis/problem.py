@@ -19,7 +19,6 @@ branch therefore leaves the unspecialised one exactly where
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import numbers
@@ -183,6 +182,12 @@ class SpecializationProblem:
 
     def generalization_error(self, u) -> float:
         R, S, C = u
+        if self._kind is not None:
+            value = _kernels.symmetric_error(
+                self._kind, float(R), float(S), float(C), float(self.K)
+            )
+            if value == value:
+                return value
         return float(symmetric_generalization_error(self.activation, R, S, C, self.K))
 
     def error_gradient(self, u, alpha: float | None = None) -> np.ndarray:
@@ -281,11 +286,7 @@ class SpecializationProblem:
             parameter_scale="log",
             name=f"{self.activation.name} K={self.K}",
             stepper=(
-                None
-                if self._kind is None
-                else functools.partial(
-                    _kernels.symmetric_palc, self._kind, float(self.K), scale.copy()
-                )
+                None if self._kind is None else _Stepper(self._kind, self.K, scale)
             ),
         )
 
@@ -460,3 +461,26 @@ class SpecializationProblem:
         """Return ``(d, m, C)`` with ``d = R - S`` and ``m = R + (K - 1) S``."""
         R, S, C = u
         return R - S, R + (self.K - 1) * S, C
+
+
+class _Stepper:
+    """The compiled continuation loop of the site-symmetric residual, and its
+    corrector for points between accepted ones (see
+    :class:`reluspec.continuation.ContinuationProblem`)."""
+
+    def __init__(self, kind: int, K: int, scale):
+        self.kind = kind
+        self.K = float(K)
+        self.scale = np.array(scale, dtype=float)
+
+    def __call__(self, points, count, ds, settings, report) -> int:
+        return _kernels.symmetric_palc(
+            self.kind, self.K, self.scale, points, count, ds, settings, report
+        )
+
+    def correct(self, origin, predictor, s, z, tol, max_iter) -> bool:
+        """Correct ``z`` in place; return True on convergence."""
+        status = _kernels.symmetric_palc_correct(
+            self.kind, self.K, self.scale, origin, predictor, s, z, tol, max_iter
+        )
+        return status == 0

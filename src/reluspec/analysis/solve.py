@@ -1293,16 +1293,31 @@ class _Piece:
             unspecialized,
             status,
         )
-        for k, alpha in enumerate(alphas.tolist()):
-            if np.any(np.abs(traced - alpha) <= 1e-14 * alpha):
-                continue  # state() returns the traced point itself
-            if status[k] != 0 or not problem.is_valid(guesses[k]):
-                continue
-            x = states[k]
-            if not _on_named_side(self.name, x):
-                continue
-            if np.max(np.abs(x - guesses[k])) <= max(1e-5, 2.0 * spacing[k]):
-                self._states[alpha] = x.copy()
+        # The checks of state(): a traced point is returned as it is, and a
+        # state must lie on the named side, near the guess.
+        nearest = np.clip(np.searchsorted(np.sort(traced), alphas), 1, len(traced) - 1)
+        ordered = np.sort(traced)
+        on_traced = (np.abs(ordered[nearest] - alphas) <= 1e-14 * alphas) | (
+            np.abs(ordered[nearest - 1] - alphas) <= 1e-14 * alphas
+        )
+        d = states[:, 0] - states[:, 1]
+        if self.name.startswith("specialized R>S"):
+            side = d > _D_ZERO
+        elif self.name.startswith("specialized R<S"):
+            side = -d > _D_ZERO
+        else:
+            side = np.ones(len(alphas), dtype=bool)
+        near = np.max(np.abs(states - guesses), axis=1) <= np.maximum(1e-5, 2.0 * spacing)
+        R, S, C = guesses.T
+        k = problem.K - 1
+        valid = (
+            (np.abs(guesses) <= 1).all(axis=1)
+            & (1.0 - C - (R - S) ** 2 > 0)
+            & (1.0 + k * C - (R + k * S) ** 2 > 0)
+        )
+        keep = (status == 0) & ~on_traced & side & near & valid
+        for alpha, x in zip(alphas[keep].tolist(), states[keep]):
+            self._states[alpha] = x.copy()
 
     def interpolated_free_energy(self, problem, alpha):
         """Return (F, both neighbours stable) at ``alpha``, or None outside."""

@@ -115,6 +115,21 @@ class Segment:
         a_z = self.a.z
         predictor = self.predictor
         guess = self._hermite_guess(s)
+        correct = getattr(self.system.problem.stepper, "correct", None)
+        if correct is not None:
+            z = np.array(guess, dtype=float)
+            if not correct(
+                np.ascontiguousarray(a_z, dtype=float),
+                np.ascontiguousarray(predictor, dtype=float),
+                float(s),
+                z,
+                self.options.newton_tol,
+                self.options.newton_max_iter,
+            ):
+                raise ContinuationError(
+                    f"the corrector at s={s:.6g} did not converge", point=z
+                )
+            return self._accept(s, z, base)
 
         def residual(z):
             value = np.empty(n + 1)
@@ -134,7 +149,10 @@ class Segment:
             debug=self.debug,
             polish=True,
         )
-        point = PointData(self.system, z, predictor)
+        return self._accept(s, z, base)
+
+    def _accept(self, s, z, base) -> PointData:
+        point = PointData(self.system, z, self.predictor)
         if point.tangent @ base.tangent < self._cos_angle_max:
             raise ContinuationError(
                 f"the corrector at s={s:.6g} converged to a point whose tangent "
@@ -309,12 +327,32 @@ def _merge_distance(first: _Root, second: _Root, length: float) -> float:
     return 10.0 * (first.error_s + second.error_s) + _SQRT_EPS * length
 
 
+def _same_event(root: _Root, previous: _Root, length: float) -> bool:
+    """Return True if two roots, ``previous`` at the smaller s, are one event.
+
+    Besides roots closer than their errors: the side branch of a pitchfork
+    turns in p at the branch point, so that its fold test and bordered test
+    vanish together. Next to the branch point the bordered matrix is nearly
+    singular and the tangent, whose parameter component is the fold test,
+    carries amplified rounding: the fold root can land 1e-4 of the step
+    away while p differs by 1e-11. A fold that close to a branch point is
+    not distinguishable from the turn of the side branch.
+    """
+    if root.s - previous.s <= _merge_distance(root, previous, length):
+        return True
+    if {root.kind, previous.kind} != {"fold", "bordered"}:
+        return False
+    p = abs(previous.point.p)
+    return (
+        root.s - previous.s <= 1e-3 * length
+        and abs(root.point.p - previous.point.p) <= 1e-9 * max(p, 1.0)
+    )
+
+
 def _cluster(roots, length):
     clusters = []
     for root in sorted(roots, key=lambda r: r.s):
-        if clusters and root.s - clusters[-1][-1].s <= _merge_distance(
-            root, clusters[-1][-1], length
-        ):
+        if clusters and _same_event(root, clusters[-1][-1], length):
             clusters[-1].append(root)
         else:
             clusters.append([root])
