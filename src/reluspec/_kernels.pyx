@@ -3541,3 +3541,57 @@ def symmetric_palc_correct(
         kind, K, &scale[0], &origin[0], &predictor[0], s, &z[0], tol, max_iter,
         False, &iterations
     )
+
+
+def symmetric_palc_point(
+    int kind, double K, double[::1] scale, double[::1] z, double[::1] reference,
+    bint given_tangent, double[::1] out
+):
+    """Fill ``out[:23]`` with what ``continuation.PointData`` computes at
+    ``z``: the Jacobian ``[F_u, F_q]`` (12, row-major), the tangent (4; the
+    bordered tangent along ``reference``, or ``reference`` itself with
+    ``given_tangent``), the eigenvalues of ``F_u`` (3, ascending), those of
+    the Hessian (3, ascending) and the sign of ``det [F_z; tangent]``.
+
+    ``F_u = D H / (1 + alpha^2)`` with ``D`` the positive diagonal of the
+    residual scale, so that its eigenvalues are those of the symmetric
+    ``D^(1/2) H D^(1/2) / (1 + alpha^2)``, found by Jacobi rotations.
+    Returns 0, or 1 outside the domain.
+    """
+    cdef double F[3]
+    cdef double J[12]
+    cdef double H[9]
+    cdef double S[9]
+    cdef double root[3]
+    cdef double alpha, w
+    cdef int i, j
+    if (
+        scale.shape[0] != 3 or z.shape[0] != 4 or reference.shape[0] != 4
+        or out.shape[0] < 23
+    ):
+        raise ValueError("scale needs 3, z and reference 4 and out 23 elements")
+    if _palc_system(kind, K, &scale[0], &z[0], F, J, H):
+        return 1
+    for i in range(12):
+        out[i] = J[i]
+    if given_tangent:
+        for i in range(4):
+            out[12 + i] = reference[i]
+    else:
+        _palc_tangent(J, &reference[0], &out[12])
+    alpha = exp(z[3])
+    w = 1.0 + alpha * alpha
+    for i in range(3):
+        root[i] = sqrt(scale[i])
+    for i in range(3):
+        for j in range(3):
+            S[3 * i + j] = root[i] * (0.5 * (H[3 * i + j] + H[3 * j + i])) * root[j] / w
+    if _jacobi_eigenvalues(S, 3, &out[16]):
+        return 1
+    for i in range(3):
+        for j in range(3):
+            S[3 * i + j] = 0.5 * (H[3 * i + j] + H[3 * j + i])
+    if _jacobi_eigenvalues(S, 3, &out[19]):
+        return 1
+    out[22] = _det_sign4(J, &out[12])
+    return 0

@@ -478,6 +478,22 @@ class _Stepper:
             self.kind, self.K, self.scale, points, count, ds, settings, report
         )
 
+    def point_arrays(self, z, reference, given_tangent):
+        """Return the arrays of ``symmetric_palc_point`` at ``z``, or None
+        outside the domain."""
+        out = np.empty(23)
+        if _kernels.symmetric_palc_point(
+            self.kind,
+            self.K,
+            self.scale,
+            np.ascontiguousarray(z, dtype=float),
+            np.ascontiguousarray(reference, dtype=float),
+            given_tangent,
+            out,
+        ):
+            return None
+        return out
+
     def correct(self, origin, predictor, s, z, tol, max_iter) -> bool:
         """Correct ``z`` in place; return True on convergence."""
         status = _kernels.symmetric_palc_correct(

@@ -99,6 +99,12 @@ class PointData:
     def __init__(self, system: _System, z: np.ndarray, reference, *, tangent=None):
         self.z = z
         self.p = system.parameter(z[system.n])
+        self._bordered_test = None
+        self._jac_z_norm = None
+        arrays = getattr(system.problem.stepper, "point_arrays", None)
+        if arrays is not None and system.n == 3:
+            self._from_compiled(arrays, reference, tangent)
+            return
         self.jac_z = system.jacobian_z(z)
         if not np.all(np.isfinite(self.jac_z)):
             raise FloatingPointError(
@@ -123,8 +129,23 @@ class PointData:
         self.n_unstable = int(np.count_nonzero(self.stability_eigenvalues.real < 0))
         sign, _ = np.linalg.slogdet(np.vstack([self.jac_z, self.tangent]))
         self.det_sign = float(sign)
-        self._bordered_test = None
-        self._jac_z_norm = None
+
+    def _from_compiled(self, arrays, reference, tangent):
+        """Take the Jacobian, tangent, spectra and determinant sign from the
+        problem's compiled stepper (see ``symmetric_palc_point``)."""
+        given = tangent is not None
+        out = arrays(self.z, tangent if given else reference, given)
+        if out is None:
+            raise FloatingPointError(
+                f"the Jacobian [F_u, F_p] at p={self.p:.6g} contains NaN or inf"
+            )
+        self.jac_z = out[:12].reshape(3, 4)
+        self.tangent = np.array(tangent, dtype=float) if given else out[12:16]
+        self.jac_eigenvalues = out[16:19]
+        self.n_negative_jac = int(np.count_nonzero(self.jac_eigenvalues < 0))
+        self.stability_eigenvalues = out[19:22]
+        self.n_unstable = int(np.count_nonzero(self.stability_eigenvalues < 0))
+        self.det_sign = float(out[22])
 
     @property
     def u(self) -> np.ndarray:
