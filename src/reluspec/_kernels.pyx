@@ -3404,14 +3404,11 @@ def symmetric_fixed_d(
     three alpha steps. Returns 0 on convergence, 1 without it, 2 where a
     state leaves the domain and 3 at a singular Jacobian.
     """
-    cdef double buffer[15]
     cdef double J[9]
     cdef double step[3]
     cdef double history[3]
     cdef double alpha_history[3]
-    cdef double inv_k = 1.0 / K
-    cdef double e_d0 = 1.0 - inv_k, e_d1 = -inv_k
-    cdef double R, S, C, size, largest, alpha_largest
+    cdef double size, largest, alpha_largest
     cdef int iteration, i
     if y.shape[0] != 3 or info.shape[0] < 3:
         raise ValueError("y needs 3 elements and info 3")
@@ -3422,25 +3419,10 @@ def symmetric_fixed_d(
     info[1] = 0.0
     info[2] = INFINITY
     for iteration in range(1, max_iter + 1):
-        R = (d * e_d0 + y[0] * inv_k) + y[1] * 0.0
-        S = (d * e_d1 + y[0] * inv_k) + y[1] * 0.0
-        C = (d * 0.0 + y[0] * 0.0) + y[1]
-        if not (_symmetric_valid(R, S, C, K) and y[2] > 0.0):
-            return 2
-        if _symmetric_derivatives(kind, R, S, C, y[2], K, buffer):
+        if _fixed_d_system(kind, K, d, &y[0], step, J):
             return 2
         for i in range(3):
-            J[3 * i] = (
-                buffer[3 + 3 * i] * inv_k + buffer[4 + 3 * i] * inv_k
-            ) + buffer[5 + 3 * i] * 0.0
-            J[3 * i + 1] = (
-                buffer[3 + 3 * i] * 0.0 + buffer[4 + 3 * i] * 0.0
-            ) + buffer[5 + 3 * i]
-            J[3 * i + 2] = K * buffer[12 + i]
-            step[i] = -buffer[i]
-        for i in range(9):
-            if not isfinite(J[i]):
-                return 2
+            step[i] = -step[i]
         if _solve_small(J, step, 3):
             return 3
         size = 0.0
@@ -3595,3 +3577,46 @@ def symmetric_palc_point(
         return 1
     out[22] = _det_sign4(J, &out[12])
     return 0
+
+
+cdef int _fixed_d_system(
+    int kind, double K, double d, double* y, double* r, double* J
+) noexcept:
+    # The residual grad F and its Jacobian in (m, C, alpha) (row-major) at
+    # fixed d, with the operations of reluspec.analysis.solve._fixed_d_state.
+    # Return 1 outside the domain.
+    cdef double buffer[15]
+    cdef double inv_k = 1.0 / K
+    cdef double R, S, C
+    cdef int i
+    R = (d * (1.0 - inv_k) + y[0] * inv_k) + y[1] * 0.0
+    S = (d * (-inv_k) + y[0] * inv_k) + y[1] * 0.0
+    C = (d * 0.0 + y[0] * 0.0) + y[1]
+    if not (_symmetric_valid(R, S, C, K) and y[2] > 0.0):
+        return 1
+    if _symmetric_derivatives(kind, R, S, C, y[2], K, buffer):
+        return 1
+    for i in range(3):
+        J[3 * i] = (
+            buffer[3 + 3 * i] * inv_k + buffer[4 + 3 * i] * inv_k
+        ) + buffer[5 + 3 * i] * 0.0
+        J[3 * i + 1] = (
+            buffer[3 + 3 * i] * 0.0 + buffer[4 + 3 * i] * 0.0
+        ) + buffer[5 + 3 * i]
+        J[3 * i + 2] = K * buffer[12 + i]
+        r[i] = buffer[i]
+    for i in range(9):
+        if not isfinite(J[i]):
+            return 1
+    return 0
+
+
+def symmetric_fixed_d_system(
+    int kind, double K, double d, double[::1] y, double[::1] out
+):
+    """Write the residual (3) and Jacobian (9, row-major) of the system of
+    symmetric_fixed_d at ``y = (m, C, alpha)`` into ``out[:12]``; return 0,
+    or 1 outside the domain."""
+    if y.shape[0] != 3 or out.shape[0] < 12:
+        raise ValueError("y needs 3 elements and out 12")
+    return _fixed_d_system(kind, K, d, &y[0], &out[0], &out[3])

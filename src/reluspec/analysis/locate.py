@@ -68,9 +68,11 @@ def _newton(
     """Solve ``system(x) -> (residual, jacobian)`` by Newton's method.
 
     Converged when a relative step is below ``tol``. Rounding in an
-    ill-conditioned system can keep the steps above ``tol``. After
-    ``max_iter`` steps the iterate is therefore accepted if the last three
-    steps were all below ``floor``, and ``alpha_error`` then reports their size.
+    ill-conditioned system can keep the steps above ``tol``. The iterate is
+    therefore also accepted when the last three steps were all below
+    ``floor`` and either ``max_iter`` steps were taken or the last three
+    steps set no new minimum (the steps bounce at the rounding level instead
+    of shrinking); ``alpha_error`` then reports their size.
     ``samples`` is passed to :func:`_rounding_error`.
     """
     x = np.array(x0, dtype=float)
@@ -91,8 +93,12 @@ def _newton(
         x = x + step
         size = float(np.max(np.abs(step) / np.maximum(1.0, np.abs(x))))
         history.append((size, abs(step[alpha_index])))
+        recent = [h for h, _ in history[-3:]]
+        stalled = len(history) >= 6 and min(recent) >= min(
+            h for h, _ in history[:-3]
+        )
         if size <= tol or (
-            iteration == max_iter and max(h for h, _ in history[-3:]) <= floor
+            (iteration == max_iter or stalled) and max(recent) <= floor
         ):
             r, J = system(x)
             alpha_error = _rounding_error(system, x, r, J, alpha_index, samples)
@@ -180,19 +186,16 @@ def _rounding_error(system, x, r, J, alpha_index, samples=16):
     four times the largest resulting alpha correction (the correction of the
     residual at the root itself among them), plus the rounding of alpha.
     """
+    rng = np.random.default_rng(0)
+    signs = rng.choice([-1.0, 1.0], size=(samples, x.size))
+    steps = 4 * np.finfo(float).eps * np.abs(x) * signs
+    noise = np.empty((x.size, samples + 1))
+    noise[:, 0] = -r
+    for k, dx in enumerate(steps):
+        r_near, _ = system(x + dx)
+        noise[:, k + 1] = r_near - r - J @ dx
     try:
-        corrections = [np.linalg.solve(J, -r)[alpha_index]]
-        rng = np.random.default_rng(0)
-        for _ in range(samples):
-            dx = (
-                4
-                * np.finfo(float).eps
-                * np.abs(x)
-                * rng.choice([-1.0, 1.0], size=x.size)
-            )
-            r_near, _ = system(x + dx)
-            noise = r_near - r - J @ dx
-            corrections.append(np.linalg.solve(J, noise)[alpha_index])
+        corrections = np.linalg.solve(J, noise)[alpha_index]
     except np.linalg.LinAlgError:
         return float("nan")
     # The samples find the size of the rounding error, not its maximum.

@@ -368,6 +368,13 @@ def _fixed_d_state(problem, u_bp, alpha_bp, d, error=True):
         return d * e_d + y[0] * e_m + y[1] * e_C
 
     def system(y):
+        if problem._kind is not None:
+            out = np.empty(12)
+            if _kernels.symmetric_fixed_d_system(
+                problem._kind, float(K), float(d), np.asarray(y, dtype=float), out
+            ):
+                return np.full(3, np.nan), np.full((3, 3), np.nan)
+            return out[:3], out[3:].reshape(3, 3)
         u = state(y)
         if not problem.is_valid(u) or not y[2] > 0:
             return np.full(3, np.nan), np.full((3, 3), np.nan)
@@ -560,6 +567,9 @@ def _trace_both_ways(problem, u, alpha, alpha_min, alpha_max, options) -> _Trace
 
 
 # -- naming ------------------------------------------------------------------------------
+#: The relative eigenvalue threshold of full_space_counts.
+_FULL_RTOL = 1e-10
+
 #: The smallest relative tolerance scipy's brentq accepts (4 ulp).
 _BRENT_RTOL = 4.0 * np.finfo(float).eps
 
@@ -731,6 +741,14 @@ def _full_label(problem, u, alpha, n_ansatz):
 
 def _is_stable(problem, u, alpha, stability) -> bool:
     if stability == "full":
+        if problem._kind is not None:
+            # The counts of full_space_counts without its argument checks.
+            R, S, C = (float(x) for x in u)
+            counts = _kernels.symmetric_block_counts(
+                problem._kind, R, S, C, float(alpha), problem.K, _FULL_RTOL
+            )
+            if counts is not None:
+                return not any(counts)
         return full_space_counts(problem.activation, *u, alpha, problem.K).stable
     return problem.n_unstable(u, alpha) == 0
 

@@ -11,7 +11,7 @@ from ._newton import _newton
 from ._point import PointData, null_space_tangent
 from .branch import Branch
 from .errors import ContinuationError
-from .events import Segment, _changes_sign, detect_events
+from .events import Segment, detect_events
 from .options import PALC, ContinuationOptions
 from .problem import ContinuationProblem, _System
 
@@ -579,12 +579,11 @@ def _compiled_trace(
         message = _compiled_message(code, options, points[count - 1], report[3])
 
     special = []
-    for i in range(count - 1):
+    candidates = _steps_with_possible_events(points[:count])
+    for i in np.flatnonzero(candidates).tolist():
         if skip_first_events and i == 0:
             continue
         if not options.detects_events:
-            continue
-        if not _step_may_hold_event(points[i], points[i + 1]):
             continue
         segment = Segment(
             system,
@@ -619,20 +618,26 @@ def _compiled_trace(
     return branch
 
 
-def _step_may_hold_event(a, b) -> bool:
-    """Return True unless every test of :func:`detect_events` keeps its sign
-    on the step from row ``a`` to row ``b`` with room to spare."""
-    if _changes_sign(a[_TANGENT][-1], b[_TANGENT][-1]):
-        return True
-    if a[_DET_SIGN] != b[_DET_SIGN] or a[_UNSTABLE] != b[_UNSTABLE]:
-        return True
-    for row in (a, b):
-        eigenvalues = np.abs(row[_EIGEN])
-        if np.min(eigenvalues) <= 1e-8 * np.max(eigenvalues):
-            return True
-        if abs(row[_TANGENT][-1]) <= 1e-10:
-            return True
-    return False
+def _steps_with_possible_events(rows) -> np.ndarray:
+    """Return, for each step between consecutive rows, False when every test
+    of :func:`detect_events` keeps its sign on it with room to spare.
+
+    A step is searched when the fold test (the parameter component of the
+    tangent) changes sign as :func:`_changes_sign` defines it, the
+    determinant sign or the unstable count changes, or at either end an
+    eigenvalue of the stability matrix is within 1e-8 of the largest or the
+    fold test within 1e-10 of zero.
+    """
+    fold = rows[:, _TANGENT][:, -1]
+    a, b = fold[:-1], fold[1:]
+    flips = (a != 0.0) & ((b == 0.0) | ((a > 0.0) != (b > 0.0)))
+    flips |= rows[:-1, _DET_SIGN] != rows[1:, _DET_SIGN]
+    flips |= rows[:-1, _UNSTABLE] != rows[1:, _UNSTABLE]
+    eigenvalues = np.abs(rows[:, _EIGEN])
+    marginal = (eigenvalues.min(axis=1) <= 1e-8 * eigenvalues.max(axis=1)) | (
+        np.abs(fold) <= 1e-10
+    )
+    return flips | marginal[:-1] | marginal[1:]
 
 
 def _reaches_start(system, options, start, current, new, predictor) -> bool:
