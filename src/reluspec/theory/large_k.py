@@ -193,6 +193,9 @@ class _PairSeries:
         # Series at 0 are used for |x| up to this bound.
         self.small = _SERIES_RATIO * math.sqrt(self.c)
         self.zero = self.taylor(0.0)
+        # (order, power, derivative) -> (lowest power of x, coefficients) of
+        # the series of quotient at 0, built on first use.
+        self._quotient_series = {}
 
     def radius(self, x0: float) -> float:
         """Return the radius of convergence of the Taylor series of I at x0."""
@@ -253,22 +256,39 @@ class _PairSeries:
         for small ``|x|`` and formed directly otherwise.
         """
         if abs(x) <= self.small:
-            t = self.zero
+            lowest, coefficients = self._quotient_coefficients(order, power, derivative)
             total = 0.0
-            # N^(order)(x) = sum_j j!/(j - order)! t_j x^(j - order)
-            for j in range(order + power + (1 if derivative else 0), len(t)):
-                falling = math.prod(range(j - order + 1, j + 1))
-                exponent = j - order - power
-                if derivative:
-                    total += falling * exponent * t[j] * x ** (exponent - 1)
-                else:
-                    total += falling * t[j] * x**exponent
-            return total
+            for c in coefficients:
+                total = total * x + c
+            return total * x**lowest if lowest else total
         value = self._nonlinear_derivative(x, order) / x**power
         if not derivative:
             return value
         higher = self._nonlinear_derivative(x, order + 1) / x**power
         return higher - power * value / x
+
+    def _quotient_coefficients(self, order: int, power: int, derivative: bool):
+        """Return the lowest power of x and the coefficients, highest power
+        first, of the series of :meth:`quotient` at 0 (for Horner's rule).
+
+        ``N^(order)(x) = sum_j j!/(j - order)! t_j x^(j - order)``; dividing
+        by ``x^power`` and differentiating term by term gives the rest.
+        """
+        key = (order, power, derivative)
+        if key not in self._quotient_series:
+            t = self.zero
+            start = order + power + (1 if derivative else 0)
+            coefficients = []
+            for j in range(start, len(t)):
+                falling = math.prod(range(j - order + 1, j + 1))
+                exponent = j - order - power
+                if derivative:
+                    coefficients.append(falling * exponent * t[j])
+                else:
+                    coefficients.append(falling * t[j])
+            lowest = start - order - power - (1 if derivative else 0)
+            self._quotient_series[key] = (lowest, tuple(reversed(coefficients)))
+        return self._quotient_series[key]
 
     def slope_difference(self, base: float, step: float):
         """Return ``D = (I'(base + step) - I'(base)) / step`` and its partial
