@@ -3620,3 +3620,21 @@ def symmetric_fixed_d_system(
     if y.shape[0] != 3 or out.shape[0] < 12:
         raise ValueError("y needs 3 elements and out 12")
     return _fixed_d_system(kind, K, d, &y[0], &out[0], &out[3])
+
+
+def symmetric_block_spectrum_many(
+    int kind, double K, double[::1] alphas, double[:, ::1] u, double[:, ::1] out
+):
+    """Fill each row of ``out`` (shape (n, 14)) as symmetric_block_spectrum
+    does for the matching row of ``u`` (shape (n, 3)) and entry of
+    ``alphas``. Returns the number of rows that need the Python path."""
+    cdef Py_ssize_t i, n = alphas.shape[0]
+    cdef int failed = 0
+    if u.shape[0] != n or u.shape[1] != 3:
+        raise ValueError("u needs shape (n, 3) for n alphas")
+    if out.shape[0] != n or out.shape[1] != _SPECTRUM_SIZE:
+        raise ValueError(f"out needs shape (n, {_SPECTRUM_SIZE})")
+    for i in range(n):
+        if _block_spectrum(kind, u[i, 0], u[i, 1], u[i, 2], alphas[i], K, &out[i, 0]):
+            failed += 1
+    return failed

@@ -852,9 +852,9 @@ def find_full_space_bifurcations(
     is not found. NOTE: neither is a crossing between a branch point and
     the first traced point of a specialised branch; for ReLU at K >= 3e4
     the R < S states become stable in the full space there, within
-    ``|R - S| < 1e-4`` of the branch point. :func:`label_branch` counts an eigenvalue within ``rtol``
-    of zero as zero, so near a crossing its labels can change one point of
-    the branch later than the sign does.
+    ``|R - S| < 1e-4`` of the branch point. :func:`label_branch` counts an
+    eigenvalue within ``rtol`` of zero as zero, so near a crossing its labels
+    can change one point of the branch later than the sign does.
     """
     activation = _activation(activation)
     K = _number_of_units(K)
@@ -863,12 +863,17 @@ def find_full_space_bifurcations(
     alpha = np.asarray(branch.alpha, dtype=float)
     u_all = np.column_stack([branch.R, branch.S, branch.C]).astype(float)
     name = getattr(branch, "name", "")
-    spectra = [_spectra(activation, u, a, K) for u, a in zip(u_all, alpha)]
+    spectra = {}
+
+    def spectrum(i):
+        if i not in spectra:
+            spectra[i] = _spectra(activation, u_all[i], alpha[i], K)
+        return spectra[i]
 
     found = []
-    for i in range(alpha.size - 1):
-        before, scale_before, terms_before = spectra[i]
-        after, scale_after, terms_after = spectra[i + 1]
+    for i in _segments_with_sign_changes(activation, u_all, alpha, K):
+        before, scale_before, terms_before = spectrum(i)
+        after, scale_after, terms_after = spectrum(i + 1)
         crossings = []
         for block in BLOCK_NAMES[1:]:
             if block not in before:
@@ -923,6 +928,29 @@ def find_full_space_bifurcations(
                 found.append(point)
     found.sort(key=lambda point: point.alpha)
     return found
+
+
+def _segments_with_sign_changes(activation, u_all, alpha, K):
+    """Return the indices i of the segments (i, i + 1) of a branch on which an
+    eigenvalue of a non-trivial block changes sign, from one compiled pass
+    over the branch; every segment where that pass is not available."""
+    kind = _compiled_kind(activation)
+    if kind is None or alpha.size < 2:
+        return range(alpha.size - 1)
+    table = np.empty((alpha.size, _kernels.BLOCK_SPECTRUM_SIZE))
+    if _kernels.symmetric_block_spectrum_many(
+        kind,
+        float(K),
+        np.ascontiguousarray(alpha),
+        np.ascontiguousarray(u_all),
+        table,
+    ):
+        return range(alpha.size - 1)
+    values = table[:, 3:10]  # standard, [K-2,2] and [K-2,1,1]; NaN if absent
+    signs = np.sign(values)
+    present = ~np.isnan(values)
+    change = (signs[:-1] != signs[1:]) & present[:-1] & present[1:]
+    return np.flatnonzero(change.any(axis=1)).tolist()
 
 
 def _at_branch_point(
