@@ -216,13 +216,17 @@ def solve(
     logger.info("solving %r for alpha in [%g, %g]", problem, lo, hi)
 
     traces = [_trace_unspecialized(problem, alpha_min, hi, options)]
-    traces += _trace_crossing_branches(problem, traces[0], alpha_min, hi, options)
+    # Branch points located for the crossing branches, reused by phase 4.
+    located_branch_points = {}
+    traces += _trace_crossing_branches(
+        problem, traces[0], alpha_min, hi, options, located_branch_points
+    )
     traces += _trace_seeded_branches(problem, traces, lo, hi, alpha_min, options)
     traces = _distinct_named_traces(problem, traces)
     for trace in traces:
         _label_full_space(problem, trace)
 
-    critical = _locate_critical_points(problem, traces, lo, hi)
+    critical = _locate_critical_points(problem, traces, lo, hi, located_branch_points)
     known = ()
     if _uses_regular_system(problem):
         critical, known = _regular_critical_points(problem, critical, lo, hi)
@@ -308,7 +312,9 @@ def _trace_unspecialized(problem, alpha_min, alpha_max, options) -> _Trace:
     return _from_branch(branch, "unspecialized")
 
 
-def _trace_crossing_branches(problem, parent, alpha_min, alpha_max, options):
+def _trace_crossing_branches(
+    problem, parent, alpha_min, alpha_max, options, located_branch_points=None
+):
     """Follow the branches that cross the unspecialised one at its branch points.
 
     The crossing branch is started from the located branch point with the
@@ -322,7 +328,7 @@ def _trace_crossing_branches(problem, parent, alpha_min, alpha_max, options):
         if point.kind != "branch_point":
             continue
         try:
-            located = locate_branch_point(problem, point.u, point.p)
+            located = _branch_point(problem, point.u, point.p, located_branch_points)
         except LocationError as error:
             logger.warning(
                 "branch point near alpha = %.6g not located: %s", point.p, error
@@ -885,11 +891,11 @@ def _move_turning_points_to_folds(traces, critical):
             trace.u[i] = point.states[trace.name]
 
 
-def _locate_critical_points(problem, traces, lo, hi):
+def _locate_critical_points(problem, traces, lo, hi, located_branch_points=None):
     points = []
     for trace in traces:
         for special in trace.special_points:
-            point = _locate_one(problem, trace, special, traces)
+            point = _locate_one(problem, trace, special, traces, located_branch_points)
             if point is None or not lo <= point.alpha <= hi:
                 continue
             if any(_same_point(point, other) for other in points):
@@ -976,11 +982,28 @@ def _same_point(a, b) -> bool:
     )
 
 
-def _locate_one(problem, trace, special, traces):
+def _branch_point(problem, u, alpha, cache=None):
+    """Return :func:`locate_branch_point` from ``(u, alpha)``, computed once
+    per start when ``cache`` is a dict (the result depends on the start
+    only)."""
+    if cache is None:
+        return locate_branch_point(problem, u, alpha)
+    key = (np.asarray(u, dtype=float).tobytes(), float(alpha))
+    if key not in cache:
+        try:
+            cache[key] = locate_branch_point(problem, u, alpha)
+        except LocationError as error:
+            cache[key] = error
+    if isinstance(cache[key], LocationError):
+        raise cache[key]
+    return cache[key]
+
+
+def _locate_one(problem, trace, special, traces, located_branch_points=None):
     u, alpha = np.asarray(special.u, dtype=float), float(special.p)
     if special.kind == "branch_point" and trace.name == UNSPECIALIZED:
         try:
-            located = locate_branch_point(problem, u, alpha)
+            located = _branch_point(problem, u, alpha, located_branch_points)
         except LocationError as error:
             logger.warning(
                 "branch point near alpha = %.6g not located: %s", alpha, error
