@@ -180,6 +180,9 @@ _KIND_NAMES = {
 def _rounding_error(system, x, r, J, alpha_index, samples=16):
     """Estimate the error of the alpha component of a converged root.
 
+    ``system(x, jacobian)`` returns the residual and, with ``jacobian``
+    true, its Jacobian.
+
     The computed root is off by about ``J^-1`` times the rounding error of
     the residual. That error is sampled by evaluating the residual at points
     a few ulp away and removing the linear change ``J dx``; the estimate is
@@ -192,7 +195,9 @@ def _rounding_error(system, x, r, J, alpha_index, samples=16):
     noise = np.empty((x.size, samples + 1))
     noise[:, 0] = -r
     for k, dx in enumerate(steps):
-        r_near, _ = system(x + dx)
+        # Only the residual: a system takes jacobian=False to skip its
+        # Jacobian, the costly part (third derivatives for a fold).
+        r_near, _ = system(x + dx, False)
         noise[:, k + 1] = r_near - r - J @ dx
     try:
         corrections = np.linalg.solve(J, noise)[alpha_index]
@@ -215,13 +220,13 @@ def locate_branch_point(problem: SpecializationProblem, u0, alpha0) -> LocatedPo
     def state(x):
         return x[0] * e_m + x[1] * e_C
 
-    def system(x):
+    def system(x, jacobian=True):
         u, alpha = state(x), x[2]
         if not problem.is_valid(u) or not alpha > 0:
             return np.full(3, np.nan), np.full((3, 3), np.nan)
         g = problem.gradient(u, alpha)
         r = np.array([g @ e_m, g @ e_C, _breaking_curvature(problem, x)])
-        return r, _branch_point_jacobian(problem, x)
+        return r, _branch_point_jacobian(problem, x) if jacobian else None
 
     x, alpha_error, residual, iterations = _newton(
         system, [m0, float(u0[2]), float(alpha0)], "branch point", 2
@@ -245,14 +250,14 @@ def locate_fold(problem: SpecializationProblem, u0, alpha0, v0=None) -> LocatedP
     ell = v0 / np.linalg.norm(v0)
     v0 = ell.copy()
 
-    def system(x):
+    def system(x, jacobian=True):
         u, alpha, v = x[:3], x[3], x[4:]
         if not problem.is_valid(u) or not alpha > 0:
             return np.full(7, np.nan), np.full((7, 7), np.nan)
         g = problem.gradient(u, alpha)
         H = problem.hessian(u, alpha)
         r = np.concatenate([g, H @ v, [ell @ v - 1.0]])
-        return r, _fold_jacobian(problem, x, ell)
+        return r, _fold_jacobian(problem, x, ell) if jacobian else None
 
     x, alpha_error, residual, iterations = _solve_defining_system(
         problem, system, np.concatenate([u0, [alpha0], v0]), "fold", 3
@@ -265,7 +270,7 @@ def locate_fold(problem: SpecializationProblem, u0, alpha0, v0=None) -> LocatedP
 def locate_first_order(problem: SpecializationProblem, u1, u2, alpha0) -> LocatedPoint:
     """Locate the alpha where the states near ``u1`` and ``u2`` have equal F."""
 
-    def system(x):
+    def system(x, jacobian=True):
         a, b, alpha = x[:3], x[3:6], x[6]
         if not (problem.is_valid(a) and problem.is_valid(b)) or not alpha > 0:
             return np.full(7, np.nan), np.full((7, 7), np.nan)
@@ -276,7 +281,7 @@ def locate_first_order(problem: SpecializationProblem, u1, u2, alpha0) -> Locate
                 [problem.free_energy(a, alpha) - problem.free_energy(b, alpha)],
             ]
         )
-        return r, _first_order_jacobian(problem, x)
+        return r, _first_order_jacobian(problem, x) if jacobian else None
 
     x0 = np.concatenate([np.asarray(u1, float), np.asarray(u2, float), [alpha0]])
     x, alpha_error, residual, iterations = _solve_defining_system(

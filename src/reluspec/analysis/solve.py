@@ -373,7 +373,7 @@ def _fixed_d_state(problem, u_bp, alpha_bp, d, error=True):
     def state(y):
         return d * e_d + y[0] * e_m + y[1] * e_C
 
-    def system(y):
+    def system(y, jacobian=True):
         if problem._kind is not None:
             out = np.empty(12)
             if _kernels.symmetric_fixed_d_system(
