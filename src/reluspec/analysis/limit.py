@@ -1062,7 +1062,7 @@ class CriticalCurve:
 
 
 def trace_critical_curve(
-    activation, kind, eps_max=0.5, *, ds_max=0.02
+    activation, kind, eps_max=0.5, *, ds_max=0.02, ds=None
 ) -> CriticalCurve:
     r"""Continue a branch point, fold or equal-free-energy point in ``eps = 1/K``.
 
@@ -1089,6 +1089,9 @@ def trace_critical_curve(
         Largest ``eps = 1/K``, in ``(0, 1/2]`` (default ``K = 2``).
     ds_max : float
         Largest continuation step (default 0.02).
+    ds : float, optional
+        First continuation step (default ``min(0.005, ds_max)``); it is at
+        most ``ds_max``.
 
     Returns
     -------
@@ -1127,7 +1130,7 @@ def trace_critical_curve(
         name=f"{act.name} {kind} in 1/K",
     )
     options = ContinuationOptions(
-        ds=min(0.005, ds_max),
+        ds=min(0.005, ds_max) if ds is None else min(float(ds), ds_max),
         ds_min=1e-8,
         ds_max=ds_max,
         p_min=-1e-3,
