@@ -579,6 +579,9 @@ _FULL_RTOL = 1e-10
 #: The smallest relative tolerance scipy's brentq accepts (4 ulp).
 _BRENT_RTOL = 4.0 * np.finfo(float).eps
 
+#: Machine epsilon of double precision.
+_EPS = float(np.finfo(float).eps)
+
 #: |R - S| at or below this counts as zero (the unspecialised branch carries
 #: R - S at rounding level only).
 _D_ZERO = 1e-7
@@ -1399,10 +1402,17 @@ class _Piece:
         return bool(np.max(np.abs(guess - u)) <= max(1e-6, 2.0 * spacing))
 
     def state(self, problem, alpha):
-        """Return the corrected state of this piece at ``alpha``, or None."""
-        known = self._states.get(alpha)
-        if known is not None:
-            return known.copy()
+        """Return the corrected state of this piece at ``alpha``, or None.
+
+        The result depends on ``alpha`` only and is kept for later calls."""
+        if alpha in self._states:
+            known = self._states[alpha]
+            return None if known is None else known.copy()
+        u = self._corrected_state(problem, alpha)
+        self._states[alpha] = None if u is None else u.copy()
+        return u
+
+    def _corrected_state(self, problem, alpha):
         low, high = self.alpha_range()
         if not low * (1 - 1e-9) <= alpha <= high * (1 + 1e-9):
             return None
@@ -1608,7 +1618,7 @@ def _equilibrium(problem, pieces, critical, lo, hi, options, known=()):
             # equal-F point decides such a tie by the side alpha lies on.
             previous = rows[-1][1]
             least = states[0][0]
-            tie = 64 * np.finfo(float).eps * abs(least)
+            tie = 64 * _EPS * abs(least)
             preferred = _side_of_known(known, pieces, alpha, states, least + tie)
             for F, index in states:
                 if index == preferred or (
