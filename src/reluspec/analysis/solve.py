@@ -226,11 +226,21 @@ def solve(
     for trace in traces:
         _label_full_space(problem, trace)
 
-    critical = _locate_critical_points(problem, traces, lo, hi, located_branch_points)
     known = ()
     if _uses_regular_system(problem):
-        critical, known = _regular_critical_points(problem, critical, lo, hi)
+        # The regular equations give the R > S fold; the (R, S, C) one near
+        # it, which they replace, is not located.
+        solution = _regular_solution(problem)
+        skip = None if solution is None else solution[0].alpha
+        critical = _locate_critical_points(
+            problem, traces, lo, hi, located_branch_points, skip
+        )
+        critical, known = _regular_critical_points(problem, critical, lo, hi, solution)
         _move_turning_points_to_folds(traces, critical)
+    else:
+        critical = _locate_critical_points(
+            problem, traces, lo, hi, located_branch_points
+        )
     pieces = _split_into_pieces(traces, stability)
     curve_data, transitions, first_order_points = _equilibrium(
         problem, pieces, critical, lo, hi, options, known
@@ -808,20 +818,14 @@ def _regular_curve(kind):
     return trace_critical_curve("relu", kind, eps_max=eps_max, ds=0.025, ds_max=0.025)
 
 
-def _regular_critical_points(problem, critical, lo, hi):
-    """Replace the R > S fold of large-K ReLU by the one of the regular
-    equations, and return the equal-F point of those equations as a known
-    first-order point ``[(LocatedPoint, (unspecialized, R > S))]``.
-
-    The regular equations are solved to a few ulp (checked against the
-    mpmath solution of the (R, S, C) equations in tests), so the error
-    reported is 8 ulp of alpha.
-    """
+def _regular_solution(problem):
+    """Return the fold and the equal-F point of the regular equations in 1/K
+    at this K as LocatedPoints, or None (with a warning) where they fail."""
     from .limit import _located_start
 
     K = problem.K
     try:
-        fold, equal = (
+        return tuple(
             _located_start(problem, _regular_curve(kind).solve_at(K), 1.0 / K)
             for kind in ("fold", "first_order")
         )
@@ -832,7 +836,25 @@ def _regular_critical_points(problem, critical, lo, hi):
             K,
             error,
         )
+        return None
+
+
+def _regular_critical_points(problem, critical, lo, hi, solution=None):
+    """Replace the R > S fold of large-K ReLU by the one of the regular
+    equations, and return the equal-F point of those equations as a known
+    first-order point ``[(LocatedPoint, (unspecialized, R > S))]``.
+
+    The regular equations are solved to a few ulp (checked against the
+    mpmath solution of the (R, S, C) equations in tests), so the error
+    reported is 8 ulp of alpha. ``solution`` is the result of
+    :func:`_regular_solution`, computed here when not given.
+    """
+    K = problem.K
+    if solution is None:
+        solution = _regular_solution(problem)
+    if solution is None:
         return critical, ()
+    fold, equal = solution
 
     def finish(located):
         residual = max(
@@ -898,23 +920,39 @@ def _move_turning_points_to_folds(traces, critical):
             trace.u[i] = point.states[trace.name]
 
 
-def _locate_critical_points(problem, traces, lo, hi, located_branch_points=None):
+def _locate_critical_points(
+    problem, traces, lo, hi, located_branch_points=None, known_fold=None
+):
+    """Locate the special points of every trace, and the folds at turning
+    points that the solver's test missed. Folds of the R > S branch within
+    1e-3 (relative) of ``known_fold`` are not located: the regular large-K
+    equations give that fold."""
+
+    def skipped(trace, alpha):
+        return (
+            known_fold is not None
+            and trace.name == R_ABOVE_S
+            and abs(alpha - known_fold) <= 1e-3 * known_fold
+        )
+
     points = []
     for trace in traces:
         for special in trace.special_points:
+            if special.kind == "fold" and skipped(trace, float(special.p)):
+                continue
             point = _locate_one(problem, trace, special, traces, located_branch_points)
             if point is None or not lo <= point.alpha <= hi:
                 continue
             if any(_same_point(point, other) for other in points):
                 continue
             points.append(point)
-    for point in _turning_point_folds(problem, traces, points):
+    for point in _turning_point_folds(problem, traces, points, skipped):
         if lo <= point.alpha <= hi:
             points.append(point)
     return sorted(points, key=lambda p: p.alpha)
 
 
-def _turning_point_folds(problem, traces, points):
+def _turning_point_folds(problem, traces, points, skipped=None):
     """Locate folds at turning points of alpha along a trace that the
     solver's fold test missed.
 
@@ -922,6 +960,7 @@ def _turning_point_folds(problem, traces, points):
     of (R, S, C, log alpha). The tangent's alpha component can then change
     sign inside the first step from the branch point, where no event is
     tested. A vertex at which alpha turns back marks such a fold all the same.
+    ``skipped(trace, alpha)`` marks turning points not to locate.
     """
     found = []
     folds = [p for p in points if p.kind == "fold"]
@@ -932,6 +971,8 @@ def _turning_point_folds(problem, traces, points):
         for i in range(1, len(a) - 1):
             before, after = a[i] - a[i - 1], a[i + 1] - a[i]
             if min(abs(before), abs(after)) <= 1e-12 * a[i] or before * after > 0:
+                continue
+            if skipped is not None and skipped(trace, float(a[i])):
                 continue
             spacing = max(abs(before), abs(after))
             near = [
