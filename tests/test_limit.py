@@ -559,3 +559,13 @@ def test_invalid_arguments():
         L.limit_states("relu", -1.0)
     with pytest.raises(ValueError, match="K"):
         L.follow_states("relu", 10.0, [1.5])
+
+
+def test_solve_at_does_not_depend_on_earlier_solves():
+    """solve_at starts from the traced points and forms its own Jacobian, so
+    that solving K in another order gives the same bits."""
+    curve = L.trace_critical_curve("relu", "first_order", eps_max=0.05)
+    Ks = list(range(20, 40))
+    forward = {K: curve.solve_at(K).alpha for K in Ks}
+    backward = {K: curve.solve_at(K).alpha for K in reversed(Ks)}
+    assert forward == backward

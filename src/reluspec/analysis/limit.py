@@ -146,19 +146,15 @@ def _newton(function, x0, tol=1e-14, max_iter=50, what="system"):
     )
 
 
-def _chord(system, z0, eps, tol=1e-14, max_iter=12, jacobian=None, keep=None):
+def _chord(system, z0, eps, tol=1e-14, max_iter=12):
     """Solve a defining system at ``eps`` by the chord method: Newton steps
-    with one Jacobian throughout, that of the start ``z0`` or the given
-    ``jacobian``. From a start within about 1e-6 of the root each step
-    gains six or more digits, and at most one Jacobian (six residuals by
-    differences) is formed; with ``keep`` (a list) it is stored there as
-    ``[eps, J]``. Returns None where the steps do not reach ``tol``
-    (relative) in ``max_iter``, so that the caller can fall back to Newton's
-    method."""
+    with the Jacobian of the start ``z0`` throughout. From a start within
+    about 1e-6 of the root each step gains six or more digits, and only one
+    Jacobian (six residuals by differences) is formed. Returns None where
+    the steps do not reach ``tol`` (relative) in ``max_iter``, so that the
+    caller can fall back to Newton's method."""
     try:
-        J = system.jacobian(z0, eps) if jacobian is None else jacobian
-        if keep is not None:
-            keep[:] = [eps, J]
+        J = system.jacobian(z0, eps)
         z = np.array(z0, dtype=float)
         previous = math.inf
         for _ in range(max_iter):
@@ -950,9 +946,6 @@ class CriticalCurve:
     branch: Branch = field(repr=False)
     scale: np.ndarray = field(default=None, repr=False)
     ell: np.ndarray | None = field(default=None, repr=False)
-    # (eps, Jacobian) of the last solve_at, reused by the chord method at a
-    # nearby eps.
-    _jacobian: list = field(default_factory=list, repr=False, compare=False)
 
     @property
     def K(self) -> np.ndarray:
@@ -985,13 +978,10 @@ class CriticalCurve:
         if self.kind == "fold":
             system.ell = self.ell
         z0 = self._guess(eps)
-        z = None
-        if self._jacobian and abs(self._jacobian[0] - eps) <= 0.1 * eps:
-            # The Jacobian of a solve at an eps this close makes each chord
-            # step gain about as many digits as its own.
-            z = _chord(system, z0, eps, jacobian=self._jacobian[1])
-        if z is None:
-            z = _chord(system, z0, eps, keep=self._jacobian)
+        # The Jacobian is that of this start, so that the result does not
+        # depend on which K were solved before (a phase diagram split over
+        # processes gives the same bits as one process).
+        z = _chord(system, z0, eps)
         if z is None:
             z = _newton(
                 lambda z: (system.residual(z, eps), system.jacobian(z, eps)),
