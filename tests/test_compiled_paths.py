@@ -175,3 +175,28 @@ def test_pitchfork_side_branch_reports_one_branch_point():
         (point,) = branch.special_points
         assert point.kind == "branch_point"
         assert point.p == pytest.approx(located.alpha, rel=1e-9)
+
+
+def test_branch_start_at_large_alpha_matches_python(caplog):
+    """erf K = 99 branches at alpha near 1244, where the Newton steps at
+    fixed R - S bounce at the rounding level (1e-7) instead of shrinking;
+    both paths accept such an iterate, start the R<S branch there and find
+    the same critical points."""
+    results = []
+    for compiled in (True, False):
+        problem = rs.SpecializationProblem("erf", 99)
+        if not compiled:
+            problem._kind = None
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="reluspec"):
+            results.append(rs.solve(problem, alpha=(1.0, 3000.0)))
+        assert not caplog.records
+    fast, slow = results
+    assert [p.kind for p in fast.critical_points] == [
+        p.kind for p in slow.critical_points
+    ]
+    for a, b in zip(fast.critical_points, slow.critical_points):
+        assert a.branches == b.branches
+        assert abs(a.alpha - b.alpha) <= a.alpha_error + b.alpha_error
+    (branch_point,) = [p for p in fast.critical_points if p.kind == "branch_point"]
+    assert "specialized R<S" in branch_point.branches

@@ -3397,8 +3397,9 @@ def symmetric_fixed_d(
 
     The iteration of ``reluspec.analysis.locate._newton`` on the system of
     ``reluspec.analysis.solve._fixed_d_state``: it stops when the largest
-    step relative to ``max(1, |y_i|)`` is at most ``tol``, or after
-    ``max_iter`` steps of which the last three were at most ``floor``.
+    step relative to ``max(1, |y_i|)`` is at most ``tol``, or when the last
+    three steps were at most ``floor`` and either ``max_iter`` steps were
+    taken or those three set no new minimum (steps bouncing at rounding).
     ``y`` holds the start and receives the solution. ``info`` receives the
     last relative step, the number of steps and the largest of the last
     three alpha steps. Returns 0 on convergence, 1 without it, 2 where a
@@ -3408,7 +3409,9 @@ def symmetric_fixed_d(
     cdef double step[3]
     cdef double history[3]
     cdef double alpha_history[3]
-    cdef double size, largest, alpha_largest
+    cdef double size, largest, alpha_largest, recent_least
+    cdef double earlier_least = INFINITY
+    cdef bint stalled
     cdef int iteration, i
     if y.shape[0] != 3 or info.shape[0] < 3:
         raise ValueError("y needs 3 elements and info 3")
@@ -3429,6 +3432,9 @@ def symmetric_fixed_d(
         for i in range(3):
             y[i] = y[i] + step[i]
             size = fmax(size, fabs(step[i]) / fmax(1.0, fabs(y[i])))
+        if iteration > 3:
+            # The step leaving the window of the last three.
+            earlier_least = fmin(earlier_least, history[iteration % 3])
         history[iteration % 3] = size
         alpha_history[iteration % 3] = fabs(step[2])
         largest = fmax(history[0], fmax(history[1], history[2]))
@@ -3436,7 +3442,9 @@ def symmetric_fixed_d(
         info[0] = size
         info[1] = iteration
         info[2] = alpha_largest
-        if size <= tol or (iteration == max_iter and largest <= floor):
+        recent_least = fmin(history[0], fmin(history[1], history[2]))
+        stalled = iteration >= 6 and recent_least >= earlier_least
+        if size <= tol or ((iteration == max_iter or stalled) and largest <= floor):
             return 0
     return 1
 
