@@ -321,9 +321,15 @@ class SpecializationProblem:
                 reason = "stopped at a singular Hessian or a step out of the domain"
         else:
             for steps in range(1, max_iter + 1):
-                g = self.gradient(u, alpha)
+                try:
+                    g = self.gradient(u, alpha)
+                    H = self.hessian(u, alpha)
+                except ValueError:
+                    # is_valid passed a state that the entropy's more
+                    # accurate arguments put on the boundary, by rounding.
+                    reason = "stopped on the boundary of the domain"
+                    break
                 norm = float(np.max(np.abs(g)))
-                H = self.hessian(u, alpha)
                 try:
                     step = np.linalg.solve(H, -g)
                 except np.linalg.LinAlgError:
@@ -368,8 +374,11 @@ class SpecializationProblem:
             u = y[0] * e_m + y[1] * e_C
             if not self.is_valid(u):
                 break
-            g = self.gradient(u, alpha)
-            H = self.hessian(u, alpha)
+            try:
+                g = self.gradient(u, alpha)
+                H = self.hessian(u, alpha)
+            except ValueError:
+                break  # on the boundary of the domain by rounding
             J = np.array(
                 [[e_m @ H @ e_m, e_m @ H @ e_C], [e_C @ H @ e_m, e_C @ H @ e_C]]
             )
@@ -406,8 +415,11 @@ class SpecializationProblem:
                 return u
         F0 = self.free_energy(u, alpha)
         for _ in range(max_iter if status == 2 else 0):
-            g = self.gradient(u, alpha)
-            H = self.hessian(u, alpha)
+            try:
+                g = self.gradient(u, alpha)
+                H = self.hessian(u, alpha)
+            except ValueError:
+                break  # on the boundary of the domain by rounding
             w, V = np.linalg.eigh(H)
             if np.max(np.abs(g)) <= tol * max(1.0, abs(F0)):
                 if w[0] > 0:
