@@ -1027,6 +1027,9 @@ def _crossing_point(activation, K, segment, block, index, name, in_ansatz, zero)
         alpha_plus - alpha_minus
     )
     d_alpha_dt = abs(alpha_plus - alpha_minus) / (2.0 * h)
+    # NOTE: the error leaves out that of the segment's states; solving them
+    # by another path (the Python Newton loop) moved relu K = 1000's R < S
+    # crossing by 1.1e-12, about 100 times this estimate.
     rounding = 64.0 * np.finfo(float).eps * float(np.max(np.abs(matrix)))
     alpha_error = max(
         1e-15 * d_alpha_dt + 4.0 * np.finfo(float).eps * alpha,
