@@ -200,3 +200,25 @@ def test_branch_start_at_large_alpha_matches_python(caplog):
         assert abs(a.alpha - b.alpha) <= a.alpha_error + b.alpha_error
     (branch_point,) = [p for p in fast.critical_points if p.kind == "branch_point"]
     assert "specialized R<S" in branch_point.branches
+
+
+@pytest.mark.parametrize("K", [20, 1000])
+def test_symmetry_breaking_errors_cover_the_python_path(K):
+    """The reported error of a symmetry-breaking point includes the error of
+    its state: the compiled and the Python solves (whose Newton iterations
+    round differently) agree within the sum of their errors. Without that
+    part, relu K = 1000's R<S crossing differed by 100 times its error."""
+    results = []
+    for compiled in (True, False):
+        problem = rs.SpecializationProblem("relu", K)
+        if not compiled:
+            problem._kind = None
+        results.append(rs.solve(problem, alpha=(5.0, 8.0)))
+    fast, slow = (
+        [p for p in r.critical_points if p.kind == "symmetry_breaking"]
+        for r in results
+    )
+    assert len(fast) == len(slow) >= 3
+    for a, b in zip(fast, slow):
+        assert a.branches == b.branches
+        assert abs(a.alpha - b.alpha) <= a.alpha_error + b.alpha_error

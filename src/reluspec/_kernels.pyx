@@ -2676,7 +2676,7 @@ def symmetric_block_counts(
 
 def symmetric_segment_state(
     int kind, double K, double[::1] z_a, double[::1] z_b, double[::1] tau,
-    double t, bint unspecialized, double[::1] out
+    double t, bint unspecialized, double[::1] out, double start=-1.0
 ):
     """Newton's method for a site-symmetric state on the secant between two
     states, for ``_Segment.state`` of the stability module.
@@ -2688,7 +2688,8 @@ def symmetric_segment_state(
     t z_b``, halves steps that leave the domain (down to 1e-8), and takes
     one more step after a step of at most ``1e-11 max(1, |z|)``. Writes
     ``(R, S, C, alpha)`` to ``out`` and returns 0, or returns 1 after 60
-    steps or at a singular system.
+    steps or at a singular system. The iteration starts from ``z(start)``
+    instead of ``z(t)`` when ``start`` lies in [0, 1].
     """
     cdef int n = 3 if unspecialized else 4
     cdef int m = n - 1
@@ -2709,6 +2710,8 @@ def symmetric_segment_state(
     for i in range(n):
         z_t[i] = (1.0 - t) * z_a[i] + t * z_b[i]
         z[i] = z_t[i]
+        if 0.0 <= start <= 1.0:
+            z[i] = (1.0 - start) * z_a[i] + start * z_b[i]
     for iteration in range(60):
         _segment_embed(z, u, unspecialized)
         alpha = exp(z[m])

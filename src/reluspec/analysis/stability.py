@@ -621,9 +621,11 @@ class FullSpaceBifurcation:
         Dimension of the null space of the full Hessian from this block.
     alpha : float
     alpha_error : float
-        Estimated absolute error of ``alpha``: the root-finding tolerance or
-        the rounding error of the eigenvalue divided by its slope, whichever
-        is larger.
+        Estimated absolute error of ``alpha``: the largest of the
+        root-finding tolerance, the rounding error of the eigenvalue divided
+        by its slope, and four times the change of the crossing when its
+        state is solved again from the two ends of the segment (the error
+        of the state, which dominates where the Hessian is nearly singular).
     R, S, C : float
         The site-symmetric state at ``alpha``.
     null_vector : ndarray
@@ -743,8 +745,10 @@ class _Segment:
         y = u[[0, 2]] if self.unspecialized else u
         return np.concatenate([y, [math.log(alpha)]])
 
-    def state(self, t: float):
-        """Return ``(u, alpha)`` at the parameter ``t``."""
+    def state(self, t: float, start: float = -1.0):
+        """Return ``(u, alpha)`` at the parameter ``t``. With ``start`` in
+        [0, 1], the compiled iteration starts from the point of the secant
+        at ``start`` instead of ``t`` (the Python one ignores it)."""
         problem, E = self.problem, self.embedding
         if problem._kind is not None:
             out = np.empty(4)
@@ -757,6 +761,7 @@ class _Segment:
                 float(t),
                 self.unspecialized,
                 out,
+                float(start),
             )
             if status == 0:
                 return out[:3], float(out[3])
@@ -982,6 +987,30 @@ def _at_branch_point(
 _NEAR_BRANCH_POINT = 1e-4
 
 
+def _state_error(activation, K, segment, block, index, t, alpha, slope) -> float:
+    """Estimate the error of a crossing's alpha that comes from the error of
+    its state: four times the largest change of alpha, plus the change of
+    the eigenvalue over its slope, when the state at ``t`` is solved again
+    from the two ends of the segment. Near-singular segments (relu
+    K = 1000) spread those solves by up to 6e-13 in alpha, 100 times the
+    eigenvalue's rounding over its slope."""
+    if segment.problem._kind is None or not slope:
+        return 0.0
+    reference = _eigenvalue_at(activation, K, segment, block, index, t)
+    spread = 0.0
+    for start in (0.0, 1.0):
+        try:
+            u, other = segment.state(t, start)
+        except StationaryPointError:
+            continue
+        spectra = _compiled_spectra(activation, u, other, K)
+        if spectra is None:
+            continue
+        value = spectra[block][index]
+        spread = max(spread, abs(other - alpha) + abs(value - reference) / abs(slope))
+    return 4.0 * spread
+
+
 def _crossing_point(activation, K, segment, block, index, name, in_ansatz, zero):
     """Return the crossing of one block eigenvalue inside a segment, or None
     when it only touches zero (within ``zero``) at an end of the segment.
@@ -1027,13 +1056,11 @@ def _crossing_point(activation, K, segment, block, index, name, in_ansatz, zero)
         alpha_plus - alpha_minus
     )
     d_alpha_dt = abs(alpha_plus - alpha_minus) / (2.0 * h)
-    # NOTE: the error leaves out that of the segment's states; solving them
-    # by another path (the Python Newton loop) moved relu K = 1000's R < S
-    # crossing by 1.1e-12, about 100 times this estimate.
     rounding = 64.0 * np.finfo(float).eps * float(np.max(np.abs(matrix)))
     alpha_error = max(
         1e-15 * d_alpha_dt + 4.0 * np.finfo(float).eps * alpha,
         rounding / abs(slope) if slope else math.inf,
+        _state_error(activation, K, segment, block, index, t_root, alpha, slope),
     )
     return FullSpaceBifurcation(
         branch=name,
