@@ -1345,32 +1345,32 @@ class _Piece:
         if problem._kind is None:
             return
         # state: the cubic guess in log alpha and Newton's method from it.
-        traced = self.trace.alpha[self.start : self.stop + 1]
+        # The piece is monotone in alpha, so that a holds its traced alphas
+        # in ascending order and u its states in the same order.
         u = self.trace.u[self.start : self.stop + 1]
-        if traced[0] > traced[-1]:
+        if self.trace.alpha[self.start] > self.trace.alpha[self.stop]:
             u = u[::-1]
-        jg = np.clip(np.searchsorted(a, clipped), 1, len(a) - 1)
         log_a = np.log(a)
-        hg = log_a[jg] - log_a[jg - 1]
+        log_h = log_a[j] - log_a[j - 1]
         with np.errstate(invalid="ignore", divide="ignore"):
-            tg = np.clip((np.log(clipped) - log_a[jg - 1]) / hg, 0.0, 1.0)
-        tg = tg[:, None]
-        spacing = np.max(np.abs(u[jg] - u[jg - 1]), axis=1)
-        linear = (1 - tg) * u[jg - 1] + tg * u[jg]
-        hh = hg[:, None]
+            s = np.clip((np.log(clipped) - log_a[j - 1]) / log_h, 0.0, 1.0)
+        s = s[:, None]
+        spacing = np.max(np.abs(u[j] - u[j - 1]), axis=1)
+        linear = (1 - s) * u[j - 1] + s * u[j]
+        step = log_h[:, None]
         cubic = (
-            (1 + 2 * tg) * (1 - tg) ** 2 * u[jg - 1]
-            + tg * (1 - tg) ** 2 * hh * slopes[jg - 1]
-            + tg * tg * (3 - 2 * tg) * u[jg]
-            + tg * tg * (tg - 1) * hh * slopes[jg]
+            (1 + 2 * s) * (1 - s) ** 2 * u[j - 1]
+            + s * (1 - s) ** 2 * step * slopes[j - 1]
+            + s * s * (3 - 2 * s) * u[j]
+            + s * s * (s - 1) * step * slopes[j]
         )
-        smooth = np.all(np.isfinite(slopes[jg - 1]), axis=1) & np.all(
-            np.isfinite(slopes[jg]), axis=1
+        smooth = np.all(np.isfinite(slopes[j - 1]), axis=1) & np.all(
+            np.isfinite(slopes[j]), axis=1
         )
         guesses = np.where(smooth[:, None], cubic, linear)
-        guesses[a[jg] == a[jg - 1]] = u[jg][a[jg] == a[jg - 1]]
+        guesses[flat] = u[j][flat]
         unspecialized = self.name == UNSPECIALIZED
-        states = np.ascontiguousarray(guesses)
+        states = guesses.copy()  # Newton's method overwrites its starts
         status = np.empty(len(alphas))
         _kernels.symmetric_newton_many(
             problem._kind,
@@ -1382,12 +1382,11 @@ class _Piece:
             unspecialized,
             status,
         )
+
         # The checks of state(): a traced point is returned as it is, and a
-        # state must lie on the named side, near the guess.
-        nearest = np.clip(np.searchsorted(np.sort(traced), alphas), 1, len(traced) - 1)
-        ordered = np.sort(traced)
-        on_traced = (np.abs(ordered[nearest] - alphas) <= 1e-14 * alphas) | (
-            np.abs(ordered[nearest - 1] - alphas) <= 1e-14 * alphas
+        # state must lie on the named side (_on_named_side), near the guess.
+        on_traced = (np.abs(a[j] - alphas) <= 1e-14 * alphas) | (
+            np.abs(a[j - 1] - alphas) <= 1e-14 * alphas
         )
         d = states[:, 0] - states[:, 1]
         if self.name.startswith("specialized R>S"):
@@ -1396,7 +1395,9 @@ class _Piece:
             side = -d > _D_ZERO
         else:
             side = np.ones(len(alphas), dtype=bool)
-        near = np.max(np.abs(states - guesses), axis=1) <= np.maximum(1e-5, 2.0 * spacing)
+        near = np.max(np.abs(states - guesses), axis=1) <= np.maximum(
+            1e-5, 2.0 * spacing
+        )
         R, S, C = guesses.T
         k = problem.K - 1
         valid = (
