@@ -700,3 +700,17 @@ def test_crossing_next_to_branch_point_at_large_K():
     ]
     assert abs(outside[j] - outside[j + 1]) == (K - 1) * (K - 2) // 2
     assert abs(branch.R[j] - branch.S[j]) < 2e-4
+
+
+@pytest.mark.parametrize("K", [2, 3, 4, 10])
+def test_compiled_term_scales_match_blocks(K):
+    """The term scale of each block from the compiled spectrum is that of
+    the Python block matrices, also where a block before it is absent
+    (K = 3 has no [K-2,2] block)."""
+    from reluspec.analysis.stability import _block_matrices, _spectra
+
+    R, S, C = site_symmetric_state(K, 0.3, 0.4, 0.5)
+    _, _, term_scales = _spectra(ReLU(), (R, S, C), 7.0, K)
+    blocks = _block_matrices(ReLU(), R, S, C, 7.0, K)
+    expected = {name: terms for name, _, _, terms in blocks}
+    assert term_scales == expected

@@ -687,22 +687,33 @@ def _compiled_spectra(activation, u, alpha, K, term_scales=None):
         kind, float(u[0]), float(u[1]), float(u[2]), float(alpha), K, out
     ):
         return None
+    return _row_spectra(out, term_scales)
+
+
+def _row_spectra(row, term_scales=None) -> dict:
+    """Return ``{block name: ascending eigenvalues}`` from one output row of
+    ``symmetric_block_spectrum``, and put each block's term scale into the
+    dict ``term_scales`` if one is given."""
     spectra = {}
-    for name, part in _SPECTRUM_SLICES:
-        values = out[part]
+    for position, (name, part) in enumerate(_SPECTRUM_SLICES):
+        values = row[part]
         values = values[~np.isnan(values)]
         if values.size:
             spectra[name] = values
             if term_scales is not None:
-                term_scales[name] = float(out[10 + len(term_scales)])
+                term_scales[name] = float(row[10 + position])
     return spectra
 
 
-def _spectra(activation, u, alpha, K) -> tuple:
+def _spectra(activation, u, alpha, K, row=None) -> tuple:
     """Return the eigenvalues of each block at ``u``, their largest size and
-    the term scale of each block (see :class:`Block`)."""
+    the term scale of each block (see :class:`Block`), from the compiled
+    output ``row`` when it is given."""
     term_scales = {}
-    spectra = _compiled_spectra(activation, u, alpha, K, term_scales)
+    if row is not None:
+        spectra = _row_spectra(row, term_scales)
+    else:
+        spectra = _compiled_spectra(activation, u, alpha, K, term_scales)
     if spectra is None:
         blocks = _block_matrices(activation, u[0], u[1], u[2], alpha, K)
         spectra = {name: np.linalg.eigvalsh(matrix) for name, matrix, _, _ in blocks}
@@ -868,15 +879,17 @@ def find_full_space_bifurcations(
     alpha = np.asarray(branch.alpha, dtype=float)
     u_all = np.column_stack([branch.R, branch.S, branch.C]).astype(float)
     name = getattr(branch, "name", "")
+    table = _spectrum_table(activation, u_all, alpha, K)
     spectra = {}
 
     def spectrum(i):
         if i not in spectra:
-            spectra[i] = _spectra(activation, u_all[i], alpha[i], K)
+            row = None if table is None else table[i]
+            spectra[i] = _spectra(activation, u_all[i], alpha[i], K, row)
         return spectra[i]
 
     found = []
-    for i in _segments_with_sign_changes(activation, u_all, alpha, K):
+    for i in _segments_with_sign_changes(table, alpha.size):
         before, scale_before, terms_before = spectrum(i)
         after, scale_after, terms_after = spectrum(i + 1)
         crossings = []
@@ -935,13 +948,13 @@ def find_full_space_bifurcations(
     return found
 
 
-def _segments_with_sign_changes(activation, u_all, alpha, K):
-    """Return the indices i of the segments (i, i + 1) of a branch on which an
-    eigenvalue of a non-trivial block changes sign, from one compiled pass
-    over the branch; every segment where that pass is not available."""
+def _spectrum_table(activation, u_all, alpha, K):
+    """Return the output rows of ``symmetric_block_spectrum`` at every state
+    of a branch from one compiled call, or None where the Python path is
+    needed."""
     kind = _compiled_kind(activation)
-    if kind is None or alpha.size < 2:
-        return range(alpha.size - 1)
+    if kind is None:
+        return None
     table = np.empty((alpha.size, _kernels.BLOCK_SPECTRUM_SIZE))
     if _kernels.symmetric_block_spectrum_many(
         kind,
@@ -950,7 +963,16 @@ def _segments_with_sign_changes(activation, u_all, alpha, K):
         np.ascontiguousarray(u_all),
         table,
     ):
-        return range(alpha.size - 1)
+        return None
+    return table
+
+
+def _segments_with_sign_changes(table, n_points):
+    """Return the indices i of the segments (i, i + 1) of a branch on which an
+    eigenvalue of a non-trivial block changes sign. Without a spectrum
+    table every segment is returned."""
+    if table is None:
+        return range(n_points - 1)
     values = table[:, 3:10]  # standard, [K-2,2] and [K-2,1,1]; NaN if absent
     signs = np.sign(values)
     present = ~np.isnan(values)
