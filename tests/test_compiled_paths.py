@@ -2,10 +2,10 @@
 versions: the continuation stepper of the site-symmetric problem and the
 damped Newton descent of ``SpecializationProblem.local_minimum``.
 
-Both pairs take the same decisions with the same formulas; they differ by
-the rounding of their small linear solves (LAPACK against Gaussian
-elimination and Jacobi rotations), so that they reach the same points to
-within the corrector's convergence.
+Both versions of each loop take the same decisions with the same formulas.
+They differ only by the rounding of their small linear solves (LAPACK
+against Gaussian elimination and Jacobi rotations), so that they reach the
+same points to within the corrector's convergence.
 """
 
 import dataclasses

@@ -217,8 +217,8 @@ def test_invalid_parameters_raise():
 @pytest.mark.parametrize("block, K1", [("standard", 2), ("[K-2,2]", 2)])
 def test_follow_rejects_multiple_null_space(block, K1):
     """At the branch point of the unspecialised branch (K - 1)^2 eigenvalues
-    vanish together; no single branch leaves along a null vector, and the
-    site-symmetric branches themselves cross there."""
+    vanish together, so that no single branch leaves along a null vector.
+    The site-symmetric branches themselves cross there."""
     result = rs.solve(rs.SpecializationProblem("erf", 5), alpha=(1.0, 100.0))
     points = find_full_space_bifurcations("erf", 5, result.branch("unspecialized"))
     point = next(p for p in points if p.block == block)

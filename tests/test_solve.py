@@ -499,11 +499,11 @@ def test_large_K_relu_independent_of_range():
 
 def test_rsc_and_regular_equations_agree(monkeypatch, relu_curves):
     """Above the K where the regular equations take over, the equations in
-    (R, S, C) (with the turning-point fold and the mpmath fallback of the
-    equal-F point) give the same values: the fold to 1e-10, the equal-F
-    point within the error it reports. At K = 150 the equal-F system in
-    (R, S, C) is singular to about 1e-9 of alpha, and its Newton steps stall
-    there; the reported error (3e-10 relative) says so."""
+    (R, S, C) give the same values, with the turning-point fold and the
+    mpmath fallback of the equal-F point. The fold agrees to 1e-10 and the
+    equal-F point within the error it reports. At K = 150 the equal-F system
+    in (R, S, C) is singular to about 1e-9 of alpha, where its Newton steps
+    stall, and the reported error (3e-10 relative) covers that."""
     import sys
 
     solve_module = sys.modules["reluspec.analysis.solve"]

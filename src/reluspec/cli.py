@@ -162,25 +162,17 @@ def _parse_activation(text: str) -> str:
 
 
 def _integer_at_least(minimum: int, name: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"invalid {name} {text!r}: expected an integer >= {minimum}"
-            ) from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(
-                f"invalid {name} {text!r}: expected an integer >= {minimum}"
-            )
-        return value
-
-    return parse
+    """Return a parser of an integer of at least ``minimum``."""
+    return _integer_between(minimum, None, name)
 
 
-def _integer_between(minimum: int, maximum: int, name: str):
-    """Return a parser of an integer from ``minimum`` to ``maximum`` inclusive."""
-    expected = f"expected an integer from {minimum} to {maximum}"
+def _integer_between(minimum: int, maximum: int | None, name: str):
+    """Return a parser of an integer from ``minimum`` to ``maximum``
+    inclusive (no upper bound for None)."""
+    if maximum is None:
+        expected = f"expected an integer >= {minimum}"
+    else:
+        expected = f"expected an integer from {minimum} to {maximum}"
 
     def parse(text: str) -> int:
         try:
@@ -189,7 +181,7 @@ def _integer_between(minimum: int, maximum: int, name: str):
             raise argparse.ArgumentTypeError(
                 f"invalid {name} {text!r}: {expected}"
             ) from None
-        if not minimum <= value <= maximum:
+        if value < minimum or (maximum is not None and value > maximum):
             raise argparse.ArgumentTypeError(f"invalid {name} {text!r}: {expected}")
         return value
 

@@ -1495,8 +1495,9 @@ class _Piece:
         solved for ``(m, C, alpha)`` at fixed ``d``, and Brent's method moves
         ``d`` until that alpha is the requested one (alpha is monotone in d
         on a piece). Near a branch point at large K the Hessian in (R, S, C)
-        has a condition number near 1e19 and Newton's method at fixed alpha
-        jumps to the mirror branch; at fixed d the system stays regular.
+        has a condition number near 1e19, so that Newton's method at fixed
+        alpha jumps to the mirror branch. At fixed d the system stays
+        regular.
         Returns None when the bracket does not hold a solution.
         """
         a = self.trace.alpha[self.start : self.stop + 1]

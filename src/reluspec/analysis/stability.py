@@ -1010,11 +1010,13 @@ _NEAR_BRANCH_POINT = 1e-4
 
 
 def _state_error(activation, K, segment, block, index, t, alpha, slope) -> float:
-    """Estimate the error of a crossing's alpha that comes from the error of
-    its state: four times the largest change of alpha, plus the change of
-    the eigenvalue over its slope, when the state at ``t`` is solved again
-    from the two ends of the segment. Near-singular segments (relu
-    K = 1000) spread those solves by up to 6e-13 in alpha, 100 times the
+    """Estimate the part of a crossing's alpha error that comes from the
+    error of its state.
+
+    The state at ``t`` is solved again from the two ends of the segment.
+    The estimate is four times the largest change of alpha plus the change
+    of the eigenvalue over its slope. On near-singular segments (relu
+    K = 1000) those solves spread by up to 6e-13 in alpha, 100 times the
     eigenvalue's rounding over its slope."""
     if segment.problem._kind is None or not slope:
         return 0.0

@@ -131,16 +131,17 @@ class PointData:
         self.det_sign = float(sign)
 
     def _from_compiled(self, arrays, reference, tangent):
-        """Take the Jacobian, tangent, spectra and determinant sign from the
+        """Set the Jacobian, tangent, spectra and determinant sign from the
         problem's compiled stepper (see ``symmetric_palc_point``)."""
-        given = tangent is not None
-        out = arrays(self.z, tangent if given else reference, given)
+        has_tangent = tangent is not None
+        out = arrays(self.z, tangent if has_tangent else reference, has_tangent)
         if out is None:
             raise FloatingPointError(
-                f"the Jacobian [F_u, F_p] at p={self.p:.6g} contains NaN or inf"
+                f"the Jacobian [F_u, F_p] at p={self.p:.6g} is not defined: the "
+                "state lies outside the domain of the residual"
             )
         self.jac_z = out[:12].reshape(3, 4)
-        self.tangent = np.array(tangent, dtype=float) if given else out[12:16]
+        self.tangent = np.array(tangent, dtype=float) if has_tangent else out[12:16]
         self.jac_eigenvalues = out[16:19]
         self.n_negative_jac = int(np.count_nonzero(self.jac_eigenvalues < 0))
         self.stability_eigenvalues = out[19:22]

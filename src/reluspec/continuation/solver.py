@@ -580,11 +580,11 @@ def _compiled_trace(
 
     special = []
     candidates = _steps_with_possible_events(points[:count])
+    if not options.detects_events:
+        candidates[:] = False
+    if skip_first_events and len(candidates):
+        candidates[0] = False
     for i in np.flatnonzero(candidates).tolist():
-        if skip_first_events and i == 0:
-            continue
-        if not options.detects_events:
-            continue
         segment = Segment(
             system,
             point_at(i),
@@ -623,10 +623,10 @@ def _steps_with_possible_events(rows) -> np.ndarray:
     of :func:`detect_events` keeps its sign on it with room to spare.
 
     A step is searched when the fold test (the parameter component of the
-    tangent) changes sign as :func:`_changes_sign` defines it, the
-    determinant sign or the unstable count changes, or at either end an
-    eigenvalue of the stability matrix is within 1e-8 of the largest or the
-    fold test within 1e-10 of zero.
+    tangent) changes sign as :func:`_changes_sign` defines it, or when the
+    determinant sign or the unstable count changes. It is also searched
+    when, at either end, an eigenvalue of the stability matrix is within
+    1e-8 of the largest or the fold test within 1e-10 of zero.
     """
     fold = rows[:, _TANGENT][:, -1]
     a, b = fold[:-1], fold[1:]
