@@ -569,3 +569,9 @@ def test_solve_at_does_not_depend_on_earlier_solves():
     forward = {K: curve.solve_at(K).alpha for K in Ks}
     backward = {K: curve.solve_at(K).alpha for K in reversed(Ks)}
     assert forward == backward
+
+
+@pytest.mark.parametrize("ds", [0.0, -0.01, math.nan, math.inf, "x"])
+def test_trace_rejects_invalid_first_step(ds):
+    with pytest.raises(ValueError, match=r"ds = .* is invalid: it must be a number > 0"):
+        L.trace_critical_curve("relu", "fold", eps_max=0.05, ds=ds)

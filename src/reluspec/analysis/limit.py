@@ -1104,6 +1104,13 @@ def trace_critical_curve(
     eps_max = float(eps_max)
     if not 0.0 < eps_max <= 0.5:
         raise ValueError(f"eps_max = {eps_max!r} is invalid: it must lie in (0, 1/2]")
+    if ds is not None:
+        try:
+            ds = float(ds)
+        except (TypeError, ValueError):
+            raise ValueError(f"ds = {ds!r} is invalid: it must be a number > 0") from None
+        if not 0.0 < ds < math.inf:
+            raise ValueError(f"ds = {ds!r} is invalid: it must be a number > 0")
     system = _system(act, kind)
     z0 = system.start()
     # The solver measures arclength in the unknowns and eps; alpha is divided
@@ -1120,7 +1127,7 @@ def trace_critical_curve(
         name=f"{act.name} {kind} in 1/K",
     )
     options = ContinuationOptions(
-        ds=min(0.005, ds_max) if ds is None else min(float(ds), ds_max),
+        ds=min(0.005, ds_max) if ds is None else min(ds, ds_max),
         ds_min=1e-8,
         ds_max=ds_max,
         p_min=-1e-3,
